@@ -1,0 +1,1 @@
+"""selfsup: self-supervised representation learning."""
