@@ -1,0 +1,43 @@
+"""Datasets that yield (uint8 image | token ids, target, index), held in memory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from selfsup.data.cifar import load_cifar10
+from selfsup.data.digits import load_digits
+from selfsup.data.folder import BadImageError, load_image_folder, load_image_splits
+from selfsup.data.memory import InMemoryDataset, class_subset, stratified_split
+
+__all__ = [
+    "BadImageError",
+    "InMemoryDataset",
+    "class_subset",
+    "load_cifar10",
+    "load_digits",
+    "load_image_data",
+    "load_image_folder",
+    "load_image_splits",
+    "stratified_split",
+]
+
+
+def load_image_data(
+    spec: str,
+    image_size: int | None = None,
+    root: str | Path = "~/.cache/selfsup/datasets",
+    skip_bad_files: bool = False,
+) -> tuple[InMemoryDataset, InMemoryDataset | None]:
+    """(train, test or None) for 'digits', 'cifar10' (torchvision download into `root`) or a folder.
+
+    A labeled folder without a train/test split is split 80/20 (stratified, seed 0) so that
+    evaluation never sees training images; an unlabeled folder gives test None.
+    """
+    if spec == "digits":
+        return load_digits(size=image_size or 16)
+    if spec == "cifar10":
+        return load_cifar10(Path(root).expanduser() / "cifar10")
+    train, test = load_image_splits(spec, image_size, skip_bad_files=skip_bad_files)
+    if test is None and train.has_labels:
+        train, test = stratified_split(train, 0.2, seed=0)
+    return train, test

@@ -40,6 +40,10 @@ class Method(nn.Module):
         """views: list of (N, C, H, W) tensors (the same N samples, augmented differently)."""
         raise NotImplementedError
 
+    def forward(self, views: list[torch.Tensor], targets: torch.Tensor | None = None) -> StepOutput:
+        """Same as `training_step`; lets DistributedDataParallel wrap a method directly."""
+        return self.training_step(views, targets)
+
     def after_step(self, step: int, total_steps: int) -> None:
         """Called after each optimizer step (momentum targets, schedules). Default: nothing."""
 

@@ -1,0 +1,149 @@
+"""The run configuration: typed dataclasses, filled from YAML (safe_load) and `--set` overrides.
+
+Unknown keys and wrong types are errors that name the nearest valid key or the expected type.
+Only the CLI layer reads this; components take typed arguments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from selfsup.engine.config import TrainConfig
+
+
+@dataclass
+class EvalConfig:
+    """Evaluation after pretraining (and during it, every `every` steps when > 0)."""
+
+    enabled: bool = True
+    knn_k: int = 200  # InstDisc (Wu et al. 2018)
+    knn_t: float = 0.1  # InstDisc
+    linear: bool = True
+    baselines: bool = True  # also evaluate the random-init encoder and raw pixels
+    every: int = 0  # steps between kNN evaluations during training (0: only at the end)
+    batch_size: int = 512
+
+
+@dataclass
+class RunConfig:
+    """Everything one `selfsup pretrain` run needs. Defaults: SimCLR on the bundled digits."""
+
+    method: str = "simclr"
+    modality: str = "image"  # image | text
+    data: str = "digits"  # digits | cifar10 | path to an image folder (or a text file)
+    image_size: int | None = None  # resize folder images to this side; digits default 16
+    data_root: str = "~/.cache/selfsup/datasets"  # where torchvision downloads cifar10
+    skip_bad_files: bool = False
+    encoder: str = "convnet_small"
+    encoder_args: dict = field(default_factory=dict)
+    views: str = ""  # view recipe; "" picks the method's paper recipe
+    method_args: dict = field(default_factory=dict)  # e.g. {temperature: 0.2, proj_dim: 128}
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(
+            epochs=40, batch_size=256, lr=0.3, warmup_epochs=2, weight_decay=5e-4, log_every=10
+        )
+    )
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+class ConfigError(ValueError):
+    """A configuration mistake; the message says what to change."""
+
+
+def _hints(cls) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check/convert a YAML value to the annotated type `tp`, or raise ConfigError."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(value, a, key)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{key}: {value!r} is not a valid {tp}")
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key}: expected a list like [0.9, 0.999], got {value!r}")
+        return tuple(_coerce(v, a, key) for v, a in zip(value, typing.get_args(tp), strict=False))
+    if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if tp is dict and isinstance(value, dict):
+        return value
+    if isinstance(tp, type) and isinstance(value, tp) and not (tp is int and isinstance(value, bool)):
+        return value
+    raise ConfigError(f"{key}: expected {getattr(tp, '__name__', tp)}, got {value!r}")
+
+
+def _unknown(key: str, valid: list[str], where: str) -> ConfigError:
+    close = difflib.get_close_matches(key.split(".")[-1], valid, n=1, cutoff=0.5)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return ConfigError(f"unknown key {key!r}{where}.{hint} Valid keys: {', '.join(valid)}")
+
+
+def apply(obj: Any, values: dict, prefix: str = "", where: str = "") -> Any:
+    """Set fields of dataclass `obj` from a nested dict, checking names and types."""
+    hints = _hints(type(obj))
+    valid = [f.name for f in dataclasses.fields(obj)]
+    for key, value in values.items():
+        full = f"{prefix}{key}"
+        if key not in hints:
+            raise _unknown(full, valid, where)
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{full}: expected a mapping of {', '.join(_hints(type(current)))}")
+            apply(current, value, f"{full}.", where)
+        else:
+            setattr(obj, key, _coerce(value, hints[key], full))
+    if hasattr(obj, "__post_init__"):
+        try:
+            obj.__post_init__()
+        except ValueError as e:
+            raise ConfigError(f"{prefix.rstrip('.') or 'config'}: {e}{where}") from e
+    return obj
+
+
+def parse_override(text: str) -> dict:
+    """'train.lr=0.1' -> {'train': {'lr': 0.1}} (the value is parsed as YAML)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"--set {text!r}: expected key=value, e.g. --set train.lr=0.1")
+    value = yaml.safe_load(raw) if raw else ""
+    for part in reversed(key.split(".")):
+        value = {part: value}
+    return value
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> RunConfig:
+    """Defaults, then the YAML file (safe_load), then each `key=value` override in order."""
+    cfg = RunConfig()
+    if path is not None:
+        p = Path(path)
+        if not p.exists():
+            raise ConfigError(f"{p}: config file not found")
+        data = yaml.safe_load(p.read_text()) or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{p}: expected a mapping of keys at the top level")
+        apply(cfg, data, where=f" in {p}")
+    for text in overrides:
+        apply(cfg, parse_override(text), where=f" (from --set {text})")
+    return cfg

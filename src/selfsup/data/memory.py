@@ -1,0 +1,89 @@
+"""A dataset held entirely in memory as one tensor: decode once, then only index.
+
+Images are uint8 (N, C, H, W); text is token ids, long (N, L). Augmentation happens later on
+the whole batch, on the training device, so a DataLoader (or the engine's batch iterator)
+only indexes this tensor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class InMemoryDataset:
+    """inputs: (N, ...) tensor; targets: (N,) long or None (unlabeled); classes: label names.
+
+    `ds[i] -> (inputs[i], target or -1, i)`.
+    """
+
+    inputs: torch.Tensor
+    targets: torch.Tensor | None = None
+    classes: list[str] | None = None
+    name: str = ""
+    sources: list[str] | None = field(default=None, repr=False)  # file or row per sample
+    skipped: list[str] = field(default_factory=list, repr=False)  # bad files skipped on load
+
+    def __post_init__(self) -> None:
+        if self.targets is not None and len(self.targets) != len(self.inputs):
+            raise ValueError(
+                f"{self.name or 'dataset'}: {len(self.inputs)} inputs but {len(self.targets)} targets"
+            )
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int, int]:
+        target = -1 if self.targets is None else int(self.targets[i])
+        return self.inputs[i], target, i
+
+    @property
+    def has_labels(self) -> bool:
+        return self.targets is not None
+
+    @property
+    def num_classes(self) -> int:
+        if self.classes is not None:
+            return len(self.classes)
+        return int(self.targets.max()) + 1 if self.targets is not None else 0
+
+    def subset(self, indices: torch.Tensor, name: str | None = None) -> InMemoryDataset:
+        """A new dataset holding rows `indices` (N',) long."""
+        return InMemoryDataset(
+            inputs=self.inputs[indices],
+            targets=None if self.targets is None else self.targets[indices],
+            classes=self.classes,
+            name=name or self.name,
+            sources=None if self.sources is None else [self.sources[i] for i in indices.tolist()],
+        )
+
+
+def stratified_split(
+    ds: InMemoryDataset, test_fraction: float, seed: int = 0
+) -> tuple[InMemoryDataset, InMemoryDataset]:
+    """Split per class (or uniformly without labels) into (train, test) with a fixed seed."""
+    g = torch.Generator().manual_seed(seed)
+    groups = [torch.arange(len(ds))] if ds.targets is None else [
+        (ds.targets == c).nonzero().flatten() for c in ds.targets.unique()
+    ]
+    train_idx, test_idx = [], []
+    for idx in groups:
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        n_test = round(len(idx) * test_fraction)
+        test_idx.append(idx[:n_test])
+        train_idx.append(idx[n_test:])
+    train = torch.cat(train_idx).sort().values
+    test = torch.cat(test_idx).sort().values
+    return ds.subset(train, f"{ds.name}-train"), ds.subset(test, f"{ds.name}-test")
+
+
+def class_subset(ds: InMemoryDataset, per_class: int, seed: int = 0) -> InMemoryDataset:
+    """The first `per_class` samples of each class after a seeded shuffle (balanced subset)."""
+    if ds.targets is None:
+        raise ValueError(f"{ds.name}: a per-class subset needs labels")
+    g = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(len(ds), generator=g)
+    keep = torch.cat([perm[ds.targets[perm] == c][:per_class] for c in ds.targets.unique()])
+    return ds.subset(keep.sort().values)

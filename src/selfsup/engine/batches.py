@@ -1,0 +1,42 @@
+"""Which samples go into step s: a pure function of (seed, step, rank), so resume is exact.
+
+The dataset lives in memory (or on the device), so a batch is one index operation: no
+DataLoader workers competing with the training step for the cores.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+class EpochBatches:
+    """Shuffled batches without replacement; each epoch has its own seeded permutation.
+
+    n: dataset size; batch_size: global batch; the last incomplete batch is dropped (contrastive
+    losses depend on the batch size). Rank r of W takes rows [r*b, (r+1)*b) of the global batch,
+    b = batch_size / W, so W processes see exactly the samples one process would.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int = 0, rank: int = 0, world: int = 1):
+        if batch_size % world:
+            raise ValueError(f"batch_size={batch_size} must be divisible by the {world} processes")
+        if n < batch_size:
+            raise ValueError(
+                f"dataset has {n} samples but batch_size={batch_size}; lower batch_size to <= {n}"
+            )
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.rank, self.local = rank, batch_size // world
+        self.steps_per_epoch = n // batch_size
+        self._epoch, self._perm = -1, torch.empty(0, dtype=torch.long)
+
+    def epoch_of(self, step: int) -> int:
+        return step // self.steps_per_epoch
+
+    def indices(self, step: int) -> torch.Tensor:
+        """(batch_size / world,) long: this rank's sample indices for global step `step`."""
+        epoch, it = divmod(step, self.steps_per_epoch)
+        if epoch != self._epoch:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._epoch, self._perm = epoch, torch.randperm(self.n, generator=g)
+        start = it * self.batch_size + self.rank * self.local
+        return self._perm[start : start + self.local]

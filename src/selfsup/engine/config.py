@@ -1,0 +1,59 @@
+"""Typed settings of one training run (the CLI fills these from YAML; the engine only reads them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class TrainConfig:
+    """Settings of the training loop.
+
+    batch_size is the *global* batch (all processes together); each of W processes takes
+    batch_size / W. lr is the learning rate at `batch_size`; with `lr_scaling="linear"` the
+    given lr is read as a base for 256 samples and multiplied by batch_size / 256 (Goyal et al.
+    2017; SimCLR, MoCo, MAE state their lr this way).
+    """
+
+    epochs: float = 10.0
+    steps: int | None = None  # overrides epochs when set
+    batch_size: int = 256
+    optimizer: str = "sgd"  # sgd | lars | adamw
+    lr: float = 0.06
+    lr_scaling: str = "none"  # none | linear (lr * batch_size / 256)
+    momentum: float = 0.9
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 5e-4
+    warmup_epochs: float = 0.0
+    warmup_steps: int | None = None  # overrides warmup_epochs when set
+    min_lr_ratio: float = 0.0  # cosine decays to lr * min_lr_ratio
+    precision: str = "bf16"  # fp32 | bf16 | fp16
+    channels_last: bool = True
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    seed: int = 0
+    deterministic: bool = False
+    out_dir: str = "runs/run"
+    log_every: int = 20
+    checkpoint_every: int = 500  # steps; the last step is always saved
+    keep_checkpoints: int = 2
+    resume: bool = False
+    progress: bool = True
+    grad_clip: float | None = None
+    sync_bn: bool = False
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in ("sgd", "lars", "adamw"):
+            raise ValueError(f"optimizer={self.optimizer!r}: use sgd, lars or adamw")
+        if self.precision not in ("fp32", "bf16", "fp16"):
+            raise ValueError(f"precision={self.precision!r}: use fp32, bf16 or fp16")
+        if self.lr_scaling not in ("none", "linear"):
+            raise ValueError(f"lr_scaling={self.lr_scaling!r}: use none or linear")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size={self.batch_size}: must be at least 1")
+        if self.steps is None and self.epochs <= 0:
+            raise ValueError(f"epochs={self.epochs}: must be > 0 (or set steps)")
+
+    @property
+    def peak_lr(self) -> float:
+        return self.lr * self.batch_size / 256 if self.lr_scaling == "linear" else self.lr

@@ -1,0 +1,268 @@
+"""The one training loop: one process or torchrun DDP through the same code path.
+
+Per step: index a batch of the in-memory data, make the views on the training device, run the
+method under autocast, step the optimizer, let the method update its targets. No host syncs
+in the step except on log/checkpoint steps (`.item()` stalls an accelerator).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from selfsup import dist
+from selfsup.data.memory import InMemoryDataset
+from selfsup.engine.batches import EpochBatches
+from selfsup.engine.checkpoint import latest_valid_checkpoint, save_checkpoint, save_encoder
+from selfsup.engine.config import TrainConfig
+from selfsup.engine.metrics import MetricsWriter
+from selfsup.engine.optim import build_optimizer
+from selfsup.engine.schedule import warmup_cosine
+from selfsup.methods.base import Method, StepOutput
+
+Views = Callable[..., list[torch.Tensor]]
+# Keys of the run config that may change between a run and its resume.
+RESUME_FREE_KEYS = {"resume", "progress", "log_every", "device", "checkpoint_every", "out_dir"}
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or Inf; the last good checkpoint is left untouched."""
+
+
+class Callback:
+    """Hooks into the loop. `on_log` may add entries to `metrics` before they are written."""
+
+    def on_log(self, step: int, method: Method, out: StepOutput, metrics: dict) -> None:
+        """Called on log steps (every `log_every` steps and the last)."""
+
+    def on_end(self, method: Method, run_dir: Path) -> None:
+        """Called once after the last step (all ranks)."""
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    steps: int
+    wall_time: float
+    samples_per_second: float
+    last_metrics: dict = field(default_factory=dict)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", dist.local_rank())
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+
+
+def rng_state(view_gen: torch.Generator) -> dict:
+    state = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+        "views": view_gen.get_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict, view_gen: torch.Generator) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    view_gen.set_state(state["views"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def total_steps(cfg: TrainConfig, steps_per_epoch: int) -> tuple[int, int]:
+    """(total steps, warmup steps) from epochs or explicit steps."""
+    total = cfg.steps if cfg.steps is not None else max(1, round(cfg.epochs * steps_per_epoch))
+    warm = cfg.warmup_steps if cfg.warmup_steps is not None else round(cfg.warmup_epochs * steps_per_epoch)
+    return total, min(warm, total)
+
+
+def autocast(device: torch.device, precision: str):
+    if precision == "fp32":
+        return nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def fit(
+    method: Method,
+    train: InMemoryDataset,
+    views: Views,
+    cfg: TrainConfig,
+    callbacks: Sequence[Callback] = (),
+    run_config: dict | None = None,
+    sampler: EpochBatches | None = None,
+) -> TrainResult:
+    """Train `method` on `train` with `views` made per batch; return where and how it went.
+
+    run_config: the resolved configuration saved with every checkpoint; `cfg.resume` refuses a
+    checkpoint whose saved config differs on any key outside RESUME_FREE_KEYS.
+    sampler: batch index source (default `EpochBatches`; e.g. a class-balanced P x K sampler).
+    """
+    device = resolve_device(cfg.device)
+    seed_everything(cfg.seed + dist.rank(), cfg.deterministic)
+    run_dir = Path(cfg.out_dir)
+    run_config = run_config or {}
+    main = dist.is_main()
+
+    method.to(device)
+    if cfg.channels_last and device.type != "mps":
+        method.to(memory_format=torch.channels_last)
+    model: nn.Module = method
+    if dist.world_size() > 1:
+        if cfg.sync_bn:
+            method = nn.SyncBatchNorm.convert_sync_batchnorm(method)
+        model = nn.parallel.DistributedDataParallel(
+            method, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    optimizer = build_optimizer(method, cfg)
+    scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
+    batches = sampler or EpochBatches(
+        len(train), cfg.batch_size, cfg.seed, dist.rank(), dist.world_size()
+    )
+    steps, warmup = total_steps(cfg, batches.steps_per_epoch)
+    view_gen = torch.Generator(device=device).manual_seed(cfg.seed * 7919 + dist.rank())
+
+    start = _maybe_resume(cfg, run_dir, run_config, method, optimizer, scaler, view_gen)
+    inputs = train.inputs.to(device) if device.type != "cpu" else train.inputs
+    targets = None if train.targets is None else train.targets.to(device)
+    writer = MetricsWriter(run_dir, enabled=main, resume_step=start)
+    step_fn = _compile_step(cfg, model)
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=steps, initial=start, disable=not (main and cfg.progress), desc="pretrain")
+    bad = torch.zeros((), dtype=torch.bool, device=device)
+    last_good, metrics, t0, seen = start, {}, time.perf_counter(), 0
+    method.train()
+    for step in range(start, steps):
+        lr = warmup_cosine(step, steps, cfg.peak_lr, warmup, cfg.peak_lr * cfg.min_lr_ratio)
+        for g in optimizer.param_groups:
+            g["lr"] = lr
+        idx = batches.indices(step)
+        x = inputs[idx.to(inputs.device)].to(device, non_blocking=True)
+        y = None if targets is None else targets[idx.to(targets.device)]
+        out = step_fn(x, y, views, view_gen, device)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(out.loss).backward()
+        if cfg.grad_clip:
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(method.parameters(), cfg.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        method.after_step(step, steps)
+        bad |= ~torch.isfinite(out.loss.detach())
+        seen += len(idx) * dist.world_size()
+        bar.update(1)
+
+        is_last = step + 1 == steps
+        save = is_last or (step + 1) % cfg.checkpoint_every == 0
+        if save or (step + 1) % cfg.log_every == 0:
+            if bool(bad):  # one host sync per log step, not per step
+                raise _nonfinite(step, last_good, cfg, run_dir)
+            last_good = step + 1
+            metrics = {
+                "loss": out.loss.item(),
+                "lr": lr,
+                "epoch": (step + 1) / batches.steps_per_epoch,
+                **{k: float(v) for k, v in out.logs.items()},
+            }
+            for cb in callbacks:
+                cb.on_log(step + 1, method, out, metrics)
+            writer.write(step + 1, metrics)
+            bar.set_postfix(loss=f"{metrics['loss']:.3f}", lr=f"{lr:.3g}")
+        if save and main:
+            state = {
+                "step": step + 1,
+                "model": method.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scaler": scaler.state_dict(),
+                "rng": rng_state(view_gen),
+                "config": run_config,
+            }
+            save_checkpoint(state, run_dir, step + 1, cfg.keep_checkpoints)
+    bar.close()
+    wall = time.perf_counter() - t0
+    writer.close()
+    if main:
+        save_encoder(method.backbone, run_dir / "encoder.safetensors")
+    for cb in callbacks:
+        cb.on_end(method, run_dir)
+    dist.barrier()
+    return TrainResult(run_dir, steps, wall, seen / max(wall, 1e-9), metrics)
+
+
+def _compile_step(cfg: TrainConfig, model: nn.Module):
+    """The forward half of a step: views (fp32, on device) then the method under autocast."""
+    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+
+    def step(x, y, views, gen, device) -> StepOutput:
+        crops = views(x, generator=gen)
+        crops = [c.contiguous(memory_format=fmt) if c.ndim == 4 else c for c in crops]
+        with autocast(device, cfg.precision):
+            return model(crops, y)
+
+    return step
+
+
+def _maybe_resume(cfg, run_dir, run_config, method, optimizer, scaler, view_gen) -> int:
+    if not cfg.resume:
+        return 0
+    found = latest_valid_checkpoint(run_dir)
+    if found is None:
+        return 0
+    state, path = found
+    saved = state.get("config", {})
+    diff = sorted(
+        k
+        for k in set(saved) | set(run_config)
+        if k not in RESUME_FREE_KEYS and saved.get(k) != run_config.get(k)
+    )
+    if diff:
+        detail = ", ".join(f"{k}: {saved.get(k)!r} -> {run_config.get(k)!r}" for k in diff)
+        raise ValueError(
+            f"{path}: refusing to resume, the config differs ({detail}). Use the same settings, "
+            "or a new --out directory to start afresh."
+        )
+    method.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scaler.load_state_dict(state["scaler"])
+    set_rng_state(state["rng"], view_gen)
+    return int(state["step"])
+
+
+def _nonfinite(step: int, last_good: int, cfg: TrainConfig, run_dir: Path) -> NonFiniteLossError:
+    ckpts = sorted(run_dir.glob("checkpoint-*.pt"))
+    keep = f"last good checkpoint: {ckpts[-1]}" if ckpts else "no checkpoint was written yet"
+    return NonFiniteLossError(
+        f"loss became NaN/Inf between steps {last_good + 1} and {step + 1}. Likely causes: "
+        f"learning rate too high (peak lr {cfg.peak_lr:g}; try half), fp16 overflow "
+        f"(precision={cfg.precision}; try bf16 or fp32), or a temperature too small. {keep} "
+        "(left intact)."
+    )
+
+
