@@ -1,10 +1,10 @@
 """The command line: `selfsup pretrain | evaluate | embed`.
 
-    selfsup pretrain                                  # SimCLR on the bundled digits (~2 min CPU)
-    selfsup pretrain --data cifar10 --config configs/cifar10-simclr.yaml
-    selfsup pretrain --data path/to/folder --set train.epochs=100 --set method_args.temperature=0.2
-    selfsup evaluate runs/<run> --data cifar10
-    selfsup embed runs/<run> --data path/to/folder --out emb.npy
+selfsup pretrain                                  # SimCLR on the bundled digits (~2 min CPU)
+selfsup pretrain --data cifar10 --config configs/cifar10-simclr.yaml
+selfsup pretrain --data path/to/folder --set train.epochs=100 --set method_args.temperature=0.2
+selfsup evaluate runs/<run> --data cifar10
+selfsup embed runs/<run> --data path/to/folder --out emb.npy
 """
 
 from __future__ import annotations
@@ -41,9 +41,16 @@ def _add_pretrain(sub) -> None:
         "then the flags below, then --set key=value overrides (e.g. --set train.lr=0.1).",
     )
     p.add_argument("--config", help="YAML recipe (see configs/)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override any config key, dotted (train.lr=0.1, method_args.temperature=0.2)")
-    p.add_argument("--data", help="digits (default, bundled) | cifar10 (torchvision download) | image folder")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override any config key, dotted (train.lr=0.1, method_args.temperature=0.2)",
+    )
+    p.add_argument(
+        "--data", help="digits (default, bundled) | cifar10 (torchvision download) | image folder"
+    )
     p.add_argument("--method", help="simclr (default) and the other registered methods")
     p.add_argument("--encoder", help="registered encoder name, or timm/<name>")
     p.add_argument("--modality", choices=["image", "text"])
@@ -57,19 +64,29 @@ def _add_pretrain(sub) -> None:
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"])
     p.add_argument("--seed", type=int)
     p.add_argument("--eval-every", type=int, help="kNN evaluation every N steps during training")
-    p.add_argument("--resume", action="store_true", help="continue from the newest valid checkpoint in --out")
-    p.add_argument("--skip-bad-files", action="store_true", help="skip unreadable images (counted) instead of failing")
+    p.add_argument(
+        "--resume", action="store_true", help="continue from the newest valid checkpoint in --out"
+    )
+    p.add_argument(
+        "--skip-bad-files",
+        action="store_true",
+        help="skip unreadable images (counted) instead of failing",
+    )
     p.add_argument("--no-eval", action="store_true", help="skip the final kNN / linear evaluation")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _add_evaluate(sub) -> None:
     p = sub.add_parser(
-        "evaluate", help="kNN (k=200, t=0.1) and linear probe of a trained encoder",
-        description="Evaluate a run folder or encoder.safetensors on labeled data (frozen features).",
+        "evaluate",
+        help="kNN (k=200, t=0.1) and linear probe of a trained encoder",
+        description="Evaluate a run folder or encoder.safetensors on labeled data "
+        "(frozen features).",
     )
     p.add_argument("run", help="run folder, or encoder .safetensors (with its .json beside it)")
-    p.add_argument("--data", help="digits | cifar10 | labeled image folder (default: the run's data)")
+    p.add_argument(
+        "--data", help="digits | cifar10 | labeled image folder (default: the run's data)"
+    )
     p.add_argument("--image-size", type=int)
     p.add_argument("--device", default="auto")
     p.add_argument("--no-linear", action="store_true", help="kNN only")
@@ -151,7 +168,11 @@ def cmd_evaluate(args) -> int:
         return 2
     device = resolve_device(args.device)
     row = evaluate_encoder(
-        encoder.to(device), train, test, recipes.eval_view(train.inputs.shape[-1]), device,
+        encoder.to(device),
+        train,
+        test,
+        recipes.eval_view(train.inputs.shape[-1]),
+        device,
         linear=not args.no_linear,
     )
     print(format_table({"encoder": row}))
@@ -171,7 +192,9 @@ def cmd_embed(args) -> int:
     rows = []
     for ds in [train] + ([test] if test is not None else []):
         f = extract_features(
-            encoder.to(resolve_device(args.device)), ds, recipes.eval_view(ds.inputs.shape[-1]),
+            encoder.to(resolve_device(args.device)),
+            ds,
+            recipes.eval_view(ds.inputs.shape[-1]),
             device=resolve_device(args.device),
         )
         rows.append((ds, f))
@@ -180,7 +203,8 @@ def cmd_embed(args) -> int:
     np.save(out, np.concatenate([f.numpy() for _, f in rows]))
     index = [
         f"{ds.name}\t{src}\t{'' if ds.targets is None else int(ds.targets[i])}"
-        for ds, _ in rows for i, src in enumerate(ds.sources or range(len(ds)))
+        for ds, _ in rows
+        for i, src in enumerate(ds.sources or range(len(ds)))
     ]
     out.with_suffix(".index.txt").write_text("split\tsource\tlabel\n" + "\n".join(index) + "\n")
     print(f"wrote {sum(len(f) for _, f in rows)} embeddings to {out}")

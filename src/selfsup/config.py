@@ -88,7 +88,11 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         return float(value)
     if tp is dict and isinstance(value, dict):
         return value
-    if isinstance(tp, type) and isinstance(value, tp) and not (tp is int and isinstance(value, bool)):
+    if (
+        isinstance(tp, type)
+        and isinstance(value, tp)
+        and not (tp is int and isinstance(value, bool))
+    ):
         return value
     raise ConfigError(f"{key}: expected {getattr(tp, '__name__', tp)}, got {value!r}")
 
@@ -110,7 +114,9 @@ def apply(obj: Any, values: dict, prefix: str = "", where: str = "") -> Any:
         current = getattr(obj, key)
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
-                raise ConfigError(f"{full}: expected a mapping of {', '.join(_hints(type(current)))}")
+                raise ConfigError(
+                    f"{full}: expected a mapping of {', '.join(_hints(type(current)))}"
+                )
             apply(current, value, f"{full}.", where)
         else:
             setattr(obj, key, _coerce(value, hints[key], full))

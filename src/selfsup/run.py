@@ -45,7 +45,9 @@ def pretrain(cfg: RunConfig, log=print) -> dict:
     size = train.inputs.shape[-1]
     log(f"data: {train.name} {tuple(train.inputs.shape)}" + (f", test {len(test)}" if test else ""))
     if train.skipped:
-        log(f"skipped {len(train.skipped)} unreadable files (--skip-bad-files): {train.skipped[:5]}")
+        log(
+            f"skipped {len(train.skipped)} unreadable files (--skip-bad-files): {train.skipped[:5]}"
+        )
 
     torch.manual_seed(cfg.train.seed)
     encoder = create_encoder(cfg.encoder, **cfg.encoder_args)
@@ -84,13 +86,23 @@ def evaluate_run(
     rows: dict[str, dict[str, float]] = {}
     if cfg.eval.baselines:
         rows["raw pixels"] = evaluate_features(
-            raw_pixel_features(train), train.targets, raw_pixel_features(test), test.targets,
-            k=cfg.eval.knn_k, temperature=cfg.eval.knn_t, linear=cfg.eval.linear,
+            raw_pixel_features(train),
+            train.targets,
+            raw_pixel_features(test),
+            test.targets,
+            k=cfg.eval.knn_k,
+            temperature=cfg.eval.knn_t,
+            linear=cfg.eval.linear,
         )
         if random_encoder is not None:
             rows["random init"] = evaluate_encoder(
-                random_encoder.to(device), train, test, transform, device,
-                cfg.train.precision, cfg.eval.linear,
+                random_encoder.to(device),
+                train,
+                test,
+                transform,
+                device,
+                cfg.train.precision,
+                cfg.eval.linear,
             )
     rows[f"{cfg.method} (trained)"] = evaluate_encoder(
         encoder, train, test, transform, device, cfg.train.precision, cfg.eval.linear

@@ -41,9 +41,13 @@ def test_lars_step_matches_hand_computation():
     b = nn.Parameter(torch.tensor([1.0]))
     w.grad, b.grad = torch.tensor([[0.6, 0.8]]), torch.tensor([2.0])
     opt = LARS(
-        [{"params": [w], "weight_decay": 0.1, "lars": True},
-         {"params": [b], "weight_decay": 0.0, "lars": False}],
-        lr=0.5, momentum=0.9, eta=0.001,
+        [
+            {"params": [w], "weight_decay": 0.1, "lars": True},
+            {"params": [b], "weight_decay": 0.0, "lars": False},
+        ],
+        lr=0.5,
+        momentum=0.9,
+        eta=0.001,
     )
     opt.step()
     g = torch.tensor([[0.6, 0.8]]) + 0.1 * torch.tensor([[3.0, 4.0]])

@@ -10,8 +10,10 @@ def _knn_loop(train, labels, test, c, k, t):
     """Brute force: for each test row, sort all cosine similarities, vote exp(s/t)."""
     out = torch.zeros(len(test), c, dtype=torch.float64)
     for i, q in enumerate(test):
-        sims = [(float(torch.nn.functional.cosine_similarity(q, x, dim=0)), int(y))
-                for x, y in zip(train, labels, strict=True)]
+        sims = [
+            (float(torch.nn.functional.cosine_similarity(q, x, dim=0)), int(y))
+            for x, y in zip(train, labels, strict=True)
+        ]
         for s, y in sorted(sims, key=lambda p: -p[0])[:k]:
             out[i, y] += math.exp(s / t)
     return out

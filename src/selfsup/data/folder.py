@@ -42,7 +42,9 @@ def _is_image(p: Path) -> bool:
 def list_images(root: Path) -> tuple[list[Path], list[int] | None, list[str] | None]:
     """Files, integer labels (or None) and class names (or None) for the layouts above."""
     if not root.is_dir():
-        raise FileNotFoundError(f"{root}: no such folder. Pass an image folder, 'digits' or 'cifar10'.")
+        raise FileNotFoundError(
+            f"{root}: no such folder. Pass an image folder, 'digits' or 'cifar10'."
+        )
     subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     if subdirs:
         classes = [d.name for d in subdirs]
@@ -77,7 +79,9 @@ def _read_labels_file(root: Path, files: list[Path]):
         by_name[name.strip()] = label.strip()
     missing = [f.name for f in files if f.name not in by_name]
     if missing:
-        raise ValueError(f"{path}: no label for {missing[:3]} ({len(missing)} files); add lines 'file,label'.")
+        raise ValueError(
+            f"{path}: no label for {missing[:3]} ({len(missing)} files); add lines 'file,label'."
+        )
     classes = sorted(set(by_name[f.name] for f in files))
     index = {c: i for i, c in enumerate(classes)}
     return [index[by_name[f.name]] for f in files], classes
@@ -181,7 +185,8 @@ def _check_same_size(arrays: list[np.ndarray], files: list[Path]) -> None:
         if a.shape != first:
             raise BadImageError(
                 f"{f}: size {a.shape[1]}x{a.shape[0]} differs from {files[0]} "
-                f"({first[1]}x{first[0]}). Pass --image-size N (e.g. --image-size 64) to resize all."
+                f"({first[1]}x{first[0]}). Pass --image-size N (e.g. --image-size 64) "
+                "to resize all."
             )
 
 
@@ -194,7 +199,9 @@ def _save_cached(key_path: Path, ds: InMemoryDataset) -> None:
     save_file(tensors, str(tmp))
     meta = {"classes": ds.classes, "sources": ds.sources, "name": ds.name}
     key_path.with_suffix(".json").write_text(json.dumps(meta))
-    os.replace(tmp, key_path.with_suffix(".safetensors"))  # atomic: a killed run leaves no half file
+    os.replace(
+        tmp, key_path.with_suffix(".safetensors")
+    )  # atomic: a killed run leaves no half file
 
 
 def _load_cached(key_path: Path, root: Path) -> InMemoryDataset:

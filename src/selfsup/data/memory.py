@@ -29,7 +29,8 @@ class InMemoryDataset:
     def __post_init__(self) -> None:
         if self.targets is not None and len(self.targets) != len(self.inputs):
             raise ValueError(
-                f"{self.name or 'dataset'}: {len(self.inputs)} inputs but {len(self.targets)} targets"
+                f"{self.name or 'dataset'}: {len(self.inputs)} inputs but "
+                f"{len(self.targets)} targets"
             )
 
     def __len__(self) -> int:
@@ -65,9 +66,11 @@ def stratified_split(
 ) -> tuple[InMemoryDataset, InMemoryDataset]:
     """Split per class (or uniformly without labels) into (train, test) with a fixed seed."""
     g = torch.Generator().manual_seed(seed)
-    groups = [torch.arange(len(ds))] if ds.targets is None else [
-        (ds.targets == c).nonzero().flatten() for c in ds.targets.unique()
-    ]
+    groups = (
+        [torch.arange(len(ds))]
+        if ds.targets is None
+        else [(ds.targets == c).nonzero().flatten() for c in ds.targets.unique()]
+    )
     train_idx, test_idx = [], []
     for idx in groups:
         idx = idx[torch.randperm(len(idx), generator=g)]

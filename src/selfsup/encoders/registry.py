@@ -38,15 +38,17 @@ def create_encoder(name: str, **kwargs) -> nn.Module:
     if name.startswith("timm/"):
         from selfsup.encoders.timm_encoder import timm_encoder
 
-        return timm_encoder(name.removeprefix("timm/"), **kwargs)
-    if name not in _REGISTRY:
+        model = timm_encoder(name.removeprefix("timm/"), **kwargs)
+    elif name in _REGISTRY:
+        model = _REGISTRY[name](**kwargs)
+    else:
         close = difflib.get_close_matches(name, _REGISTRY, n=3, cutoff=0.4)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise ValueError(
             f"unknown encoder {name!r}.{hint} Known: {', '.join(list_encoders())}; "
             "or 'timm/<model name>' for any timm model."
         )
-    model = _REGISTRY[name](**kwargs)
+    # Recorded on timm models too, so a checkpoint can rebuild whichever encoder it holds.
     model.encoder_name = name  # type: ignore[assignment]
     model.encoder_kwargs = dict(kwargs)  # type: ignore[assignment]
     return model

@@ -1,4 +1,4 @@
-"""Typed settings of one training run (the CLI fills these from YAML; the engine only reads them)."""
+"""Typed settings of one training run (the CLI fills them from YAML; the engine reads them)."""
 
 from __future__ import annotations
 

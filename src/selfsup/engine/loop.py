@@ -97,7 +97,11 @@ def set_rng_state(state: dict, view_gen: torch.Generator) -> None:
 def total_steps(cfg: TrainConfig, steps_per_epoch: int) -> tuple[int, int]:
     """(total steps, warmup steps) from epochs or explicit steps."""
     total = cfg.steps if cfg.steps is not None else max(1, round(cfg.epochs * steps_per_epoch))
-    warm = cfg.warmup_steps if cfg.warmup_steps is not None else round(cfg.warmup_epochs * steps_per_epoch)
+    warm = (
+        cfg.warmup_steps
+        if cfg.warmup_steps is not None
+        else round(cfg.warmup_epochs * steps_per_epoch)
+    )
     return total, min(warm, total)
 
 
@@ -264,5 +268,3 @@ def _nonfinite(step: int, last_good: int, cfg: TrainConfig, run_dir: Path) -> No
         f"(precision={cfg.precision}; try bf16 or fp32), or a temperature too small. {keep} "
         "(left intact)."
     )
-
-

@@ -31,7 +31,8 @@ class LARS(torch.optim.Optimizer):
 
     For each parameter of a group with `lars=True`, the update is scaled by the trust ratio
     eta * ||w|| / ||g + wd * w|| (as the SimSiam/BYOL reference code); groups with `lars=False`
-    (norms, biases) take plain SGD, as in SimCLR and BYOL. eta=0.001 is the paper's trust coefficient.
+    (norms, biases) take plain SGD, as in SimCLR and BYOL. eta=0.001 is the paper's trust
+    coefficient.
     """
 
     def __init__(

@@ -21,6 +21,9 @@ def warmup_cosine(
 
 
 def cosine_momentum(step: int, total_steps: int, base: float = 0.996, final: float = 1.0) -> float:
-    """EMA momentum rising from `base` to `final` along a cosine (BYOL, Grill et al. 2020: 0.996 -> 1)."""
+    """EMA momentum rising from `base` to `final` along a cosine.
+
+    BYOL (Grill et al. 2020): 0.996 -> 1.
+    """
     progress = min(step / max(1, total_steps), 1.0)
     return final - (final - base) * 0.5 * (1.0 + math.cos(math.pi * progress))
