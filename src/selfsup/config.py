@@ -24,7 +24,9 @@ class EvalConfig:
     """Evaluation after pretraining (and during it, every `every` steps when > 0)."""
 
     enabled: bool = True
-    knn_k: int = 200  # InstDisc (Wu et al. 2018)
+    # None: 200 (InstDisc, Wu et al. 2018) for a bank of >= 10,000 samples, else 20: on the
+    # 1,258-image digits bank 200 neighbours span 1.6 classes (kNN 91.8 % at k=200 vs 98.0 % at 20).
+    knn_k: int | None = None
     knn_t: float = 0.1  # InstDisc
     linear: bool = True
     baselines: bool = True  # also evaluate the random-init encoder and raw pixels
@@ -45,7 +47,9 @@ class RunConfig:
     encoder: str = "convnet_small"
     encoder_args: dict = field(default_factory=dict)
     views: str = ""  # view recipe; "" picks the method's paper recipe
-    method_args: dict = field(default_factory=dict)  # e.g. {temperature: 0.2, proj_dim: 128}
+    # Method hyper-parameters, e.g. {temperature: 0.2, proj_dim: 128}. Default T=0.2: on digits
+    # kNN 98.0 % vs 90.0 % at the paper's CIFAR T=0.5 for the same 40 epochs (measured here).
+    method_args: dict = field(default_factory=lambda: {"temperature": 0.2})
     train: TrainConfig = field(
         default_factory=lambda: TrainConfig(
             epochs=40, batch_size=256, lr=0.3, warmup_epochs=2, weight_decay=5e-4, log_every=10

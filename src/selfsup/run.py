@@ -83,29 +83,19 @@ def evaluate_run(
     """kNN + linear probe of the trained encoder, and (baselines) random init and raw pixels."""
     device = resolve_device(cfg.train.device)
     transform = recipes.eval_view(size)
+    knn = {"k": knn_k(cfg, train), "temperature": cfg.eval.knn_t, "linear": cfg.eval.linear}
+    precision = cfg.train.precision
     rows: dict[str, dict[str, float]] = {}
     if cfg.eval.baselines:
         rows["raw pixels"] = evaluate_features(
-            raw_pixel_features(train),
-            train.targets,
-            raw_pixel_features(test),
-            test.targets,
-            k=cfg.eval.knn_k,
-            temperature=cfg.eval.knn_t,
-            linear=cfg.eval.linear,
+            raw_pixel_features(train), train.targets, raw_pixel_features(test), test.targets, **knn
         )
         if random_encoder is not None:
             rows["random init"] = evaluate_encoder(
-                random_encoder.to(device),
-                train,
-                test,
-                transform,
-                device,
-                cfg.train.precision,
-                cfg.eval.linear,
+                random_encoder.to(device), train, test, transform, device, precision, **knn
             )
     rows[f"{cfg.method} (trained)"] = evaluate_encoder(
-        encoder, train, test, transform, device, cfg.train.precision, cfg.eval.linear
+        encoder, train, test, transform, device, precision, **knn
     )
     log(format_table(rows))
     if cfg.data == "digits" and cfg.eval.baselines:
@@ -114,6 +104,13 @@ def evaluate_run(
             "≈97 %). The point of the default run is the gain over the random-init encoder."
         )
     return rows
+
+
+def knn_k(cfg: RunConfig, bank: InMemoryDataset) -> int:
+    """cfg.eval.knn_k, or 200 (InstDisc) for banks of >= 10,000 samples and 20 below."""
+    if cfg.eval.knn_k is not None:
+        return cfg.eval.knn_k
+    return 200 if len(bank) >= 10_000 else 20
 
 
 def format_table(rows: dict[str, dict[str, float]]) -> str:

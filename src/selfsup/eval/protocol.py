@@ -38,13 +38,15 @@ def evaluate_encoder(
     device: str | torch.device = "cpu",
     precision: str = "bf16",
     linear: bool = True,
+    k: int = 200,
+    temperature: float = 0.1,
 ) -> dict[str, float]:
     """Extract frozen features of train and test once, then kNN (k=200, t=0.1) and linear."""
     if train.targets is None or test.targets is None:
         raise ValueError("evaluation needs labels on both train and test data")
     train_f = extract_features(encoder, train, transform, device=device, precision=precision)
     test_f = extract_features(encoder, test, transform, device=device, precision=precision)
-    return evaluate_features(train_f, train.targets, test_f, test.targets, linear=linear)
+    return evaluate_features(train_f, train.targets, test_f, test.targets, k, temperature, linear)
 
 
 def raw_pixel_features(data: InMemoryDataset) -> torch.Tensor:
