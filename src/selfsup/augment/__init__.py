@@ -6,7 +6,12 @@ an optional `generator` on the same device. `ViewPipeline` chains them SimCLR-st
 BERT maskings.
 """
 
-from selfsup.augment.blur import gaussian_blur, random_gaussian_blur, simclr_kernel_size
+from selfsup.augment.blur import (
+    gaussian_blur,
+    random_gaussian_blur,
+    sample_blur_sigma,
+    simclr_kernel_size,
+)
 from selfsup.augment.color import (
     JitterParams,
     adjust_brightness,
@@ -14,6 +19,7 @@ from selfsup.augment.color import (
     adjust_hue,
     adjust_saturation,
     apply_color_jitter,
+    apply_grayscale,
     color_jitter,
     random_grayscale,
     random_solarize,
@@ -36,7 +42,7 @@ from selfsup.augment.normalize import (
     IMAGENET_STD,
     normalize,
 )
-from selfsup.augment.pipeline import EvalView, MultiView, ViewPipeline
+from selfsup.augment.pipeline import EvalView, MultiView, ViewParams, ViewPipeline
 from selfsup.augment.recipes import (
     byol_views,
     default_stats,
@@ -54,12 +60,14 @@ __all__ = [
     "EvalView",
     "JitterParams",
     "MultiView",
+    "ViewParams",
     "ViewPipeline",
     "adjust_brightness",
     "adjust_contrast",
     "adjust_hue",
     "adjust_saturation",
     "apply_color_jitter",
+    "apply_grayscale",
     "byol_views",
     "center_crop_resize",
     "color_jitter",
@@ -76,6 +84,7 @@ __all__ = [
     "random_masking",
     "random_resized_crop",
     "random_solarize",
+    "sample_blur_sigma",
     "resized_crop",
     "rgb_to_grayscale",
     "sample_crop_boxes",
