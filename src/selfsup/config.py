@@ -31,7 +31,12 @@ class EvalConfig:
     linear: bool = True
     baselines: bool = True  # also evaluate the random-init encoder and raw pixels
     every: int = 0  # steps between kNN evaluations during training (0: only at the end)
+    every_samples: int = 2000  # labeled train images in the kNN bank during training (+ half test)
     batch_size: int = 512
+    finetune: bool = True  # few-label fine-tune on 1 % and 10 % of labels (SimCLR's protocol)
+    health: bool = True  # log emb_std, eff_rank, alignment, uniformity, pos/neg cos (eval.health)
+    stop_on_collapse: bool = False  # raise instead of warning when the health metrics collapse
+    report: bool = True  # write report.html (+ PNGs) into the run folder at the end
 
 
 @dataclass
@@ -150,7 +155,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Ru
         p = Path(path)
         if not p.exists():
             raise ConfigError(f"{p}: config file not found")
-        data = yaml.safe_load(p.read_text()) or {}
+        try:  # safe_load: tags like !!python/object are refused, never constructed
+            data = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p}: not plain YAML ({e}). Python tags are not allowed.") from e
         if not isinstance(data, dict):
             raise ConfigError(f"{p}: expected a mapping of keys at the top level")
         apply(cfg, data, where=f" in {p}")

@@ -43,6 +43,8 @@ def init_from_env(backend: str | None = None) -> bool:
         return False
     if backend is None:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend == "nccl":  # else every rank's collectives start on GPU 0 (hangs or OOM)
+        torch.cuda.set_device(local_rank())
     dist.init_process_group(backend=backend)
     return True
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import time
 from pathlib import Path
 
@@ -16,18 +17,35 @@ import yaml
 
 from selfsup import dist
 from selfsup.augment import recipes
-from selfsup.build import build_method, build_views
+from selfsup.build import (
+    METHODS,
+    build_method,
+    build_sampler,
+    build_views,
+    check_batch_size,
+)
 from selfsup.config import RunConfig
 from selfsup.data import InMemoryDataset, load_image_data
 from selfsup.encoders import create_encoder
 from selfsup.engine import fit
-from selfsup.engine.loop import resolve_device
+from selfsup.engine.batches import EpochBatches
+from selfsup.engine.loop import resolve_device, total_steps
+from selfsup.eval.finetune import few_label_finetune
+from selfsup.eval.health import HealthCallback
+from selfsup.eval.knn_callback import KNNCallback, small_subset
 from selfsup.eval.protocol import evaluate_encoder, evaluate_features, raw_pixel_features
+from selfsup.eval.retrieval import evaluate_retrieval
+from selfsup.report import snapshot
+from selfsup.report.environment import environment
+from selfsup.report.html import write_report
 
 
 def default_run_dir(cfg: RunConfig) -> Path:
+    """runs/<method>-<data>-<time>; config strings are reduced to one safe path component, so
+    a value like "../../x" cannot place the run (or anything it writes) outside runs/."""
     name = Path(cfg.data).name or cfg.data
-    return Path("runs") / f"{cfg.method}-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{cfg.method}-{name}").lstrip(".")
+    return Path("runs") / f"{slug}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def write_config(cfg: RunConfig, run_dir: Path) -> None:
@@ -38,8 +56,14 @@ def write_config(cfg: RunConfig, run_dir: Path) -> None:
 def pretrain(cfg: RunConfig, log=print) -> dict:
     """Run one pretraining job described by `cfg`; return the results dict (also saved)."""
     dist.init_from_env()
+    if not dist.is_main():  # rank-0-only output; the other ranks still compute everything
+        log = lambda *args, **kwargs: None  # noqa: E731
     if not cfg.train.out_dir or cfg.train.out_dir == "runs/run":
         cfg.train.out_dir = str(default_run_dir(cfg))
+        if dist.world_size() > 1:  # one folder: the ranks' clocks may straddle a second
+            name = [cfg.train.out_dir]
+            torch.distributed.broadcast_object_list(name, src=0)
+            cfg.train.out_dir = name[0]
     run_dir = Path(cfg.train.out_dir)
     train, test = load_image_data(cfg.data, cfg.image_size, cfg.data_root, cfg.skip_bad_files)
     size = train.inputs.shape[-1]
@@ -53,22 +77,114 @@ def pretrain(cfg: RunConfig, log=print) -> dict:
     encoder = create_encoder(cfg.encoder, **cfg.encoder_args)
     random_encoder = copy.deepcopy(encoder)  # the same initialization, never trained
     method = build_method(cfg.method, encoder, cfg.method_args)
+    check_batch_size(cfg.method, method, cfg.train.batch_size, dist.world_size())
     views = build_views(cfg.method, cfg.views, size)
+    sampler = None
+    if METHODS[cfg.method].needs_labels:  # label losses need positives: P x K batches
+        sampler = build_sampler(
+            cfg.method_args,
+            train.targets,
+            cfg.train.batch_size,
+            cfg.train.seed,
+            dist.rank(),
+            dist.world_size(),
+        )
+        log(f"sampler: {sampler.classes_per_batch} classes x {sampler.samples_per_class} per batch")
     if dist.is_main():
         write_config(cfg, run_dir)
-    result = fit(method, train, views, cfg.train, run_config=cfg.to_dict())
+    batches = sampler or EpochBatches(len(train), cfg.train.batch_size)
+    steps = total_steps(cfg.train, batches.steps_per_epoch)[0]
+    callbacks = training_callbacks(cfg, train, test, size, steps)
+    result = fit(
+        method, train, views, cfg.train, callbacks, run_config=cfg.to_dict(), sampler=sampler
+    )
     log(
         f"trained {result.steps} steps in {result.wall_time:.0f} s "
         f"({result.samples_per_second:.0f} samples/s) -> {run_dir}"
+        + (f" (resumed from step {result.resumed_from})" if result.resumed_from else "")
     )
     results = {"train": {"steps": result.steps, "seconds": result.wall_time, **result.last_metrics}}
     if cfg.eval.enabled and test is not None and test.has_labels:
         results["eval"] = evaluate_run(cfg, encoder, random_encoder, train, test, size, log)
     elif cfg.eval.enabled:
         log("evaluation skipped: the data has no labels (a flat folder) or no test split")
+    results |= finish_report(cfg, callbacks, encoder, random_encoder, train, test, views)
+    if "eval" in results and cfg.eval.finetune:
+        results["eval"][f"{cfg.method} (trained)"] |= finetune_run(cfg, encoder, train, test, log)
+    if train.skipped:  # repeated at the end so a long run's log does not bury it
+        results["data"] = {"skipped_files": train.skipped}
+        log(f"note: skipped {len(train.skipped)} bad files (--skip-bad-files); see results.json")
     if dist.is_main():
         (run_dir / "results.json").write_text(json.dumps(results, indent=2))
+        if cfg.eval.report:
+            log(f"report: {write_report(run_dir)}")
     return results
+
+
+def training_callbacks(cfg: RunConfig, train, test, size: int, steps: int) -> list:
+    """Health metrics every log step; kNN on a small labeled subset every `eval.every` steps."""
+    callbacks: list = []
+    if cfg.eval.health:
+        callbacks.append(HealthCallback(stop_on_collapse=cfg.eval.stop_on_collapse))
+    if cfg.eval.every > 0 and test is not None and test.has_labels and train.has_labels:
+        n = cfg.eval.every_samples
+        callbacks.append(
+            KNNCallback(
+                small_subset(train, n, cfg.train.seed),
+                small_subset(test, n // 2, cfg.train.seed),
+                recipes.eval_view(size),
+                cfg.eval.every,
+                resolve_device(cfg.train.device),
+                cfg.train.precision,
+                k=knn_k(cfg, train),
+                temperature=cfg.eval.knn_t,
+                total_steps=steps,
+            )
+        )
+    return callbacks
+
+
+def finish_report(cfg, callbacks, encoder, random_encoder, train, test, views) -> dict:
+    """Environment, collapse status and the report's arrays (report_data.npz) of this run."""
+    device = resolve_device(cfg.train.device)
+    out: dict = {"environment": environment(device)}
+    health = [cb for cb in callbacks if isinstance(cb, HealthCallback)]
+    if health and health[0].warned:
+        out["collapse"] = health[0].message
+    if cfg.eval.enabled and cfg.eval.report and test is not None and cfg.modality == "image":
+        data = snapshot.collect(
+            encoder,
+            random_encoder,
+            train,
+            test,
+            views,
+            recipes.eval_view(train.inputs.shape[-1]),
+            device,
+            cfg.train.precision,
+            seed=cfg.train.seed,
+        )
+        if dist.is_main():
+            snapshot.save(data, Path(cfg.train.out_dir))
+    return out
+
+
+def finetune_run(cfg: RunConfig, encoder, train, test, log) -> dict[str, float]:
+    """Few-label fine-tuning (1 % and 10 % of the train labels) of a copy of `encoder`."""
+    t0 = time.perf_counter()
+    view = recipes.eval_view(train.inputs.shape[-1])
+    device = resolve_device(cfg.train.device)
+    rows = few_label_finetune(
+        encoder,
+        train,
+        test,
+        view,
+        device=device,
+        precision=cfg.train.precision,
+        seed=cfg.train.seed,
+    )
+    cells = ", ".join(f"{k} {100 * v:.1f}%" for k, v in rows.items())
+    log(f"few-label fine-tune: {cells} ({time.perf_counter() - t0:.0f} s)")
+    return rows
 
 
 def evaluate_run(
@@ -97,6 +213,11 @@ def evaluate_run(
     rows[f"{cfg.method} (trained)"] = evaluate_encoder(
         encoder, train, test, transform, device, precision, **knn
     )
+    # Retrieval on the held-out split: every test image queries all the others (Recall@K, MAP@R).
+    retrieval = {"transform": transform, "device": device, "precision": precision}
+    rows[f"{cfg.method} (trained)"] |= evaluate_retrieval(encoder, test, **retrieval)
+    if "random init" in rows:
+        rows["random init"] |= evaluate_retrieval(random_encoder, test, **retrieval)
     log(format_table(rows))
     if cfg.data == "digits" and cfg.eval.baselines:
         log(
@@ -115,6 +236,7 @@ def knn_k(cfg: RunConfig, bank: InMemoryDataset) -> int:
 
 def format_table(rows: dict[str, dict[str, float]]) -> str:
     cols = [("knn_top1", "kNN top-1"), ("knn_top5", "kNN top-5"), ("linear_top1", "linear top-1")]
+    cols += [("recall@1", "Recall@1"), ("map@r", "MAP@R")]
     lines = [f"{'':<22}" + "".join(f"{title:>14}" for _, title in cols)]
     for name, r in rows.items():
         cells = "".join(f"{100 * r[k]:>13.1f}%" if k in r else f"{'-':>14}" for k, _ in cols)

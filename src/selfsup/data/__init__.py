@@ -32,12 +32,15 @@ def load_image_data(
 
     A labeled folder without a train/test split is split 80/20 (stratified, seed 0) so that
     evaluation never sees training images; an unlabeled folder gives test None.
+    With `skip_bad_files`, `train.skipped` lists the skipped files of both splits.
     """
     if spec == "digits":
         return load_digits(size=image_size or 16)
     if spec == "cifar10":
         return load_cifar10(Path(root).expanduser() / "cifar10")
     train, test = load_image_splits(spec, image_size, skip_bad_files=skip_bad_files)
+    skipped = train.skipped + (test.skipped if test is not None else [])
     if test is None and train.has_labels:
         train, test = stratified_split(train, 0.2, seed=0)
+    train.skipped = skipped  # every file skipped under `spec` (both splits), for the run's report
     return train, test

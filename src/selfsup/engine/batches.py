@@ -19,7 +19,11 @@ class EpochBatches:
 
     def __init__(self, n: int, batch_size: int, seed: int = 0, rank: int = 0, world: int = 1):
         if batch_size % world:
-            raise ValueError(f"batch_size={batch_size} must be divisible by the {world} processes")
+            fix = max(world, batch_size // world * world)
+            raise ValueError(
+                f"batch_size={batch_size} is the global batch and must be divisible by the "
+                f"{world} processes; use a multiple of {world}, e.g. batch_size={fix}."
+            )
         if n < batch_size:
             raise ValueError(
                 f"dataset has {n} samples but batch_size={batch_size}; lower batch_size to <= {n}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 from pathlib import Path
 
 import torch
@@ -63,8 +64,8 @@ def latest_valid_checkpoint(run_dir: Path) -> tuple[dict, Path] | None:
     for _, path in reversed(list_checkpoints(run_dir)):
         try:
             return load_checkpoint(path), path
-        except ValueError:
-            continue
+        except ValueError as e:  # torn or crafted: say so, then fall back to an older one
+            warnings.warn(f"skipping {e}", stacklevel=2)
     return None
 
 
@@ -92,5 +93,12 @@ def load_encoder(path: Path) -> nn.Module:
         raise FileNotFoundError(f"{meta_path}: missing; it names the encoder for {path}.")
     meta = json.loads(meta_path.read_text())
     encoder = create_encoder(meta["encoder"], **meta["kwargs"])
-    encoder.load_state_dict(load_file(str(path)))
+    try:
+        weights = load_file(str(path))
+    except Exception as e:  # SafetensorError on a pickle or torn file: name it, run nothing
+        raise ValueError(
+            f"{path}: not a safetensors file ({type(e).__name__}: {e}). Encoder weights are "
+            "only read as safetensors; re-export them with selfsup or safetensors.torch.save_file."
+        ) from e
+    encoder.load_state_dict(weights)
     return encoder

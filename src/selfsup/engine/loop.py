@@ -7,6 +7,7 @@ in the step except on log/checkpoint steps (`.item()` stalls an accelerator).
 
 from __future__ import annotations
 
+import io
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -29,8 +30,10 @@ from selfsup.engine.schedule import warmup_cosine
 from selfsup.methods.base import Method, StepOutput
 
 Views = Callable[..., list[torch.Tensor]]
-# Keys of the run config that may change between a run and its resume.
-RESUME_FREE_KEYS = {"resume", "progress", "log_every", "device", "checkpoint_every", "out_dir"}
+# Leaf keys of the run config (any section) that may change between a run and its resume.
+RESUME_FREE_KEYS = {
+    "resume", "progress", "log_every", "device", "checkpoint_every", "keep_checkpoints", "out_dir"
+}  # fmt: skip
 
 
 class NonFiniteLossError(RuntimeError):
@@ -54,6 +57,7 @@ class TrainResult:
     wall_time: float
     samples_per_second: float
     last_metrics: dict = field(default_factory=dict)
+    resumed_from: int = 0  # the checkpoint step training continued from (0: a fresh start)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -76,7 +80,8 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
 def rng_state(view_gen: torch.Generator) -> dict:
     state = {
         "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        # numpy's state holds an ndarray, which weights_only loading refuses: store a tensor.
+        "numpy": _numpy_state_as_tensors(),
         "torch": torch.get_rng_state(),
         "views": view_gen.get_state(),
     }
@@ -85,9 +90,15 @@ def rng_state(view_gen: torch.Generator) -> dict:
     return state
 
 
+def _numpy_state_as_tensors() -> tuple:
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return name, torch.from_numpy(keys.copy()), int(pos), int(has_gauss), float(cached)
+
+
 def set_rng_state(state: dict, view_gen: torch.Generator) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy(), pos, has_gauss, cached))
     torch.set_rng_state(state["torch"])
     view_gen.set_state(state["views"])
     if "cuda" in state and torch.cuda.is_available():
@@ -139,6 +150,8 @@ def fit(
     model: nn.Module = method
     if dist.world_size() > 1:
         if cfg.sync_bn:
+            if device.type != "cuda":  # torch's SyncBatchNorm has GPU kernels only
+                raise ValueError("train.sync_bn=true needs CUDA devices; set it false on CPU")
             method = nn.SyncBatchNorm.convert_sync_batchnorm(method)
         model = nn.parallel.DistributedDataParallel(
             method, device_ids=[device.index] if device.type == "cuda" else None
@@ -155,7 +168,9 @@ def fit(
     inputs = train.inputs.to(device) if device.type != "cpu" else train.inputs
     targets = None if train.targets is None else train.targets.to(device)
     writer = MetricsWriter(run_dir, enabled=main, resume_step=start)
-    step_fn = _compile_step(cfg, model)
+    if cfg.compile:  # in place: state_dict keys stay those of the plain module
+        method.backbone.compile()
+    step_fn = _forward_step(cfg, model)
 
     from tqdm.auto import tqdm
 
@@ -186,7 +201,10 @@ def fit(
         is_last = step + 1 == steps
         save = is_last or (step + 1) % cfg.checkpoint_every == 0
         if save or (step + 1) % cfg.log_every == 0:
-            if bool(bad):  # one host sync per log step, not per step
+            if save:  # a finite loss can still leave inf/NaN weights (overflowing gradient)
+                bad |= ~torch.stack([p.isfinite().all() for p in method.parameters()]).all()
+            # One host sync per log step, not per step; all ranks agree, so all stop together.
+            if bool(dist.all_reduce_mean(bad.float()) > 0):
                 raise _nonfinite(step, last_good, cfg, run_dir)
             last_good = step + 1
             metrics = {
@@ -199,13 +217,14 @@ def fit(
                 cb.on_log(step + 1, method, out, metrics)
             writer.write(step + 1, metrics)
             bar.set_postfix(loss=f"{metrics['loss']:.3f}", lr=f"{lr:.3g}")
+        rng = _all_rng_states(view_gen) if save else None  # a collective: every rank joins
         if save and main:
             state = {
                 "step": step + 1,
                 "model": method.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "scaler": scaler.state_dict(),
-                "rng": rng_state(view_gen),
+                "rng": rng,
                 "config": run_config,
             }
             save_checkpoint(state, run_dir, step + 1, cfg.keep_checkpoints)
@@ -217,10 +236,10 @@ def fit(
     for cb in callbacks:
         cb.on_end(method, run_dir)
     dist.barrier()
-    return TrainResult(run_dir, steps, wall, seen / max(wall, 1e-9), metrics)
+    return TrainResult(run_dir, steps, wall, seen / max(wall, 1e-9), metrics, start)
 
 
-def _compile_step(cfg: TrainConfig, model: nn.Module):
+def _forward_step(cfg: TrainConfig, model: nn.Module):
     """The forward half of a step: views (fp32, on device) then the method under autocast."""
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
 
@@ -240,14 +259,15 @@ def _maybe_resume(cfg, run_dir, run_config, method, optimizer, scaler, view_gen)
     if found is None:
         return 0
     state, path = found
-    saved = state.get("config", {})
+    # Compare leaf keys ("train.lr"), not whole sections: `train.resume` itself always differs.
+    saved, now = _flatten(state.get("config", {})), _flatten(run_config)
     diff = sorted(
         k
-        for k in set(saved) | set(run_config)
-        if k not in RESUME_FREE_KEYS and saved.get(k) != run_config.get(k)
+        for k in set(saved) | set(now)
+        if k.rsplit(".", 1)[-1] not in RESUME_FREE_KEYS and saved.get(k) != now.get(k)
     )
     if diff:
-        detail = ", ".join(f"{k}: {saved.get(k)!r} -> {run_config.get(k)!r}" for k in diff)
+        detail = ", ".join(f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in diff)
         raise ValueError(
             f"{path}: refusing to resume, the config differs ({detail}). Use the same settings, "
             "or a new --out directory to start afresh."
@@ -255,8 +275,33 @@ def _maybe_resume(cfg, run_dir, run_config, method, optimizer, scaler, view_gen)
     method.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scaler.load_state_dict(state["scaler"])
-    set_rng_state(state["rng"], view_gen)
+    rng = state["rng"]  # one dict per rank (a list) under DDP: each rank resumes its own stream
+    set_rng_state(rng[dist.rank() % len(rng)] if isinstance(rng, list) else rng, view_gen)
     return int(state["step"])
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    """{"train": {"lr": 0.1}} -> {"train.lr": 0.1}."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _all_rng_states(view_gen: torch.Generator) -> dict | list[dict]:
+    """This process's RNG states, or every rank's (a list, rank order) under DDP."""
+    state = rng_state(view_gen)
+    if dist.world_size() == 1:
+        return state
+    # Ship bytes, not the dict: all_gather_object cannot unpickle tensors inside objects here.
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    payloads: list = [None] * dist.world_size()
+    torch.distributed.all_gather_object(payloads, buf.getvalue())
+    return [torch.load(io.BytesIO(p), weights_only=True) for p in payloads]
 
 
 def _nonfinite(step: int, last_good: int, cfg: TrainConfig, run_dir: Path) -> NonFiniteLossError:
