@@ -1,0 +1,79 @@
+"""Supervised representation learning with labels: SupCon and generic metric learning.
+
+Both are encoder + head + a label loss `(z, labels) -> 0-dim`; the engine feeds them
+class-balanced P x K batches (`selfsup.data.samplers.ClassBalancedBatches`) so every batch
+holds positives. Unlike the self-supervised methods, targets are required.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from selfsup.losses.modules import SupConLoss
+from selfsup.methods.base import Method, StepOutput
+
+
+def _require_targets(method: str, targets: torch.Tensor | None) -> torch.Tensor:
+    if targets is None:
+        raise ValueError(
+            f"{method} is supervised and needs labels: use labeled data (a folder with one "
+            "sub-folder per class, digits or cifar10), or a self-supervised method such as simclr"
+        )
+    return targets
+
+
+def _embed_views(backbone: nn.Module, head: nn.Module, views: list[torch.Tensor]) -> torch.Tensor:
+    """views: V tensors (N, C, H, W) -> (V, N, d); all V*N images in one forward (one BN batch)."""
+    z = head(backbone(torch.cat(views)))  # (V*N, d)
+    return z.view(len(views), views[0].shape[0], -1)
+
+
+class SupCon(Method):
+    """Supervised contrastive learning (Khosla et al. 2020, arXiv:2004.11362).
+
+    backbone -> projector (the paper: Linear-ReLU-Linear to 128-d, see `build_supcon`) ->
+    SupConLoss over all views of the batch: an anchor's positives are the other views of
+    itself and every view of a same-class sample (T=0.1, the paper's setting).
+    views: V >= 1 augmented views of the same N samples (the paper uses 2).
+    """
+
+    def __init__(self, backbone: nn.Module, projector: nn.Module, loss: nn.Module | None = None):
+        super().__init__()
+        self.backbone = backbone
+        self.projector = projector
+        self.loss = loss if loss is not None else SupConLoss(temperature=0.1)
+
+    def training_step(
+        self, views: list[torch.Tensor], targets: torch.Tensor | None = None
+    ) -> StepOutput:
+        """views: V x (N, C, H, W), targets: (N,) long -> SupCon over the (N, V, d) projections."""
+        labels = _require_targets("SupCon", targets)
+        z = _embed_views(self.backbone, self.projector, views)  # (V, N, d)
+        loss = self.loss(z.transpose(0, 1), labels)  # the loss takes (N, V, d)
+        return StepOutput(loss=loss, z=(z[0], z[1]) if len(views) > 1 else None)
+
+
+class MetricLearning(Method):
+    """Encoder + embedding head + any label loss (triplet with a miner, N-pair, margin
+    contrastive, label logistic, ...).
+
+    Every view of every sample is one embedding carrying the sample's label, so with V views
+    a loss sees V*N embeddings and each sample's own views are positives of one another (a
+    P x K batch adds K-1 same-class samples). loss: `(z (M, d), labels (M,)) -> 0-dim`.
+    """
+
+    def __init__(self, backbone: nn.Module, head: nn.Module, loss: nn.Module):
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+        self.loss = loss
+
+    def training_step(
+        self, views: list[torch.Tensor], targets: torch.Tensor | None = None
+    ) -> StepOutput:
+        """views: V x (N, C, H, W), targets: (N,) long -> loss over (V*N, d) with labels."""
+        labels = _require_targets(f"metric learning ({type(self.loss).__name__})", targets)
+        z = _embed_views(self.backbone, self.head, views)  # (V, N, d)
+        loss = self.loss(z.flatten(0, 1), labels.repeat(len(views)))  # view-major rows
+        return StepOutput(loss=loss, z=(z[0], z[1]) if len(views) > 1 else None)
