@@ -81,16 +81,9 @@ def _loss_and_grads(model: nn.Module, method: nn.Module, views, labels) -> dict:
 
 
 # Every image method: batch-spanning losses (gathered) and per-sample losses (averaged by DDP)
-# must both match. These label losses mine pairs/triplets in the *local* batch only, so 2
-# processes see fewer pairs than 1 (the bug class of solo-learn #229); reported, not yet fixed.
-LOCAL_ONLY = {"contrastive", "logistic", "npair", "triplet"}
+# must both match, label losses included (they mine the gathered global batch; mining only the
+# local batch was solo-learn's bug #229).
 IMAGE_METHODS = [name for name in sorted(METHODS) if _buildable(name)]
-CASES = [
-    pytest.param(n, marks=pytest.mark.xfail(reason="mines the local batch only; no gather"))
-    if n in LOCAL_ONLY
-    else n
-    for n in IMAGE_METHODS
-]
 
 
 def _run_method(name: str, rank: int | None) -> dict:
@@ -167,7 +160,7 @@ def test_simclr_is_covered():
 
 
 @pytest.mark.skipif(not torch_dist.is_available(), reason="torch.distributed unavailable")
-@pytest.mark.parametrize("name", CASES)
+@pytest.mark.parametrize("name", IMAGE_METHODS)
 def test_two_processes_equal_one_full_batch(two_ranks, name):
     for r in two_ranks:
         assert "error" not in r[name], r[name].get("error")

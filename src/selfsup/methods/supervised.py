@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from selfsup import dist
 from selfsup.losses.modules import SupConLoss
 from selfsup.methods.base import Method, StepOutput
 
@@ -61,6 +62,9 @@ class MetricLearning(Method):
     Every view of every sample is one embedding carrying the sample's label, so with V views
     a loss sees V*N embeddings and each sample's own views are positives of one another (a
     P x K batch adds K-1 same-class samples). loss: `(z (M, d), labels (M,)) -> 0-dim`.
+    Under torchrun the loss mines the *global* batch: embeddings are gathered with gradients
+    and put back in single-process order, so W processes equal one (solo-learn #229 mined
+    the local batch only).
     """
 
     def __init__(self, backbone: nn.Module, head: nn.Module, loss: nn.Module):
@@ -75,5 +79,20 @@ class MetricLearning(Method):
         """views: V x (N, C, H, W), targets: (N,) long -> loss over (V*N, d) with labels."""
         labels = _require_targets(f"metric learning ({type(self.loss).__name__})", targets)
         z = _embed_views(self.backbone, self.head, views)  # (V, N, d)
-        loss = self.loss(z.flatten(0, 1), labels.repeat(len(views)))  # view-major rows
+        z_all, labels_all = _gather_global(z, labels)  # (V, W*N, d), (W*N,)
+        loss = self.loss(z_all.flatten(0, 1), labels_all.repeat(len(views)))  # view-major rows
         return StepOutput(loss=loss, z=(z[0], z[1]) if len(views) > 1 else None)
+
+
+def _gather_global(z: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """z (V, n, d) per rank -> (V, W*n, d) in the order one process would see the batch.
+
+    The global batch is the ranks' shards in rank order (EpochBatches and the P x K sampler
+    both split it so), hence (W, V, n, d) -> (V, W, n, d).
+    """
+    w = dist.world_size()
+    if w == 1:
+        return z, labels
+    v, n, d = z.shape
+    z_all = dist.gather_with_grad(z).view(w, v, n, d).transpose(0, 1).reshape(v, w * n, d)
+    return z_all, dist.gather(labels)
