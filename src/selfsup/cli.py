@@ -1,10 +1,12 @@
-"""The command line: `selfsup pretrain | evaluate | embed`.
+"""The command line: `selfsup pretrain | evaluate | embed | report | export`.
 
 selfsup pretrain                                  # SimCLR on the bundled digits (~2 min CPU)
 selfsup pretrain --data cifar10 --config configs/cifar10-simclr.yaml
 selfsup pretrain --data path/to/folder --set train.epochs=100 --set method_args.temperature=0.2
 selfsup evaluate runs/<run> --data cifar10
 selfsup embed runs/<run> --data path/to/folder --out emb.npy
+selfsup report runs/<run>                         # rewrite runs/<run>/report.html
+selfsup export runs/<run> --format torchscript --out encoder.pt
 """
 
 from __future__ import annotations
@@ -211,6 +213,52 @@ def cmd_embed(args) -> int:
     return 0
 
 
+def _add_report(sub) -> None:
+    p = sub.add_parser(
+        "report",
+        help="(re)write RUN/report.html and RUN/report/*.png from a run folder",
+        description="Write the HTML report of a run from its folder alone (config.yaml, "
+        "results.json, metrics.jsonl, report_data.npz).",
+    )
+    p.add_argument("run", help="run folder of `selfsup pretrain`")
+
+
+def cmd_report(args) -> int:
+    from selfsup.report.html import write_report
+
+    print(f"wrote {write_report(args.run)}")
+    return 0
+
+
+def _add_export(sub) -> None:
+    p = sub.add_parser(
+        "export",
+        help="export a run's encoder to TorchScript or ONNX (checked against the original)",
+    )
+    p.add_argument("run", help="run folder, or encoder .safetensors (with its .json beside it)")
+    p.add_argument("--format", choices=["torchscript", "onnx"], default="torchscript")
+    p.add_argument("--out", required=True, help="output file (.pt for TorchScript, .onnx)")
+    p.add_argument("--image-size", type=int, help="input side (default: the run's data size)")
+
+
+def cmd_export(args) -> int:
+    from selfsup.export import check_export, example_input, export_encoder
+
+    encoder, cfg = _encoder_and_config(args.run)
+    size = args.image_size or cfg.get("image_size") or (16 if cfg.get("data") == "digits" else 32)
+    try:
+        path = export_encoder(encoder, args.format, Path(args.out), size)
+    except ImportError as e:  # onnx / onnxscript missing: say what to install
+        print(f"selfsup export: error: {e}", file=sys.stderr)
+        return 2
+    try:
+        err = check_export(encoder, example_input(encoder, size), path)
+        print(f"wrote {path} (max difference from the encoder: {err:.1e})")
+    except ImportError:
+        print(f"wrote {path} (not checked: onnxruntime is not installed)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="selfsup", description="Self-supervised representation learning."
@@ -219,15 +267,31 @@ def main(argv: list[str] | None = None) -> int:
     _add_pretrain(sub)
     _add_evaluate(sub)
     _add_embed(sub)
+    _add_report(sub)
+    _add_export(sub)
     args = parser.parse_args(argv)
     from selfsup.config import ConfigError
     from selfsup.data.folder import BadImageError
     from selfsup.engine.loop import NonFiniteLossError
+    from selfsup.eval.health import CollapseError
 
-    commands = {"pretrain": cmd_pretrain, "evaluate": cmd_evaluate, "embed": cmd_embed}
+    commands = {
+        "pretrain": cmd_pretrain,
+        "evaluate": cmd_evaluate,
+        "embed": cmd_embed,
+        "report": cmd_report,
+        "export": cmd_export,
+    }
     try:
         return commands[args.command](args)
-    except (ConfigError, BadImageError, NonFiniteLossError, FileNotFoundError, ValueError) as e:
+    except (
+        ConfigError,
+        BadImageError,
+        NonFiniteLossError,
+        CollapseError,
+        FileNotFoundError,
+        ValueError,
+    ) as e:
         print(f"selfsup {args.command}: error: {e}", file=sys.stderr)
         return 2
 

@@ -1,0 +1,284 @@
+"""One HTML report per run: `report.html` (images embedded, readable offline) + `report/*.png`.
+
+Reads only the run folder: config.yaml, results.json, metrics.jsonl, report_data.npz.
+Sections (ids): summary, metrics, curves, knn, health, similarity, embedding-map, retrieval,
+views, config, environment. A section with nothing to show says why and how to get it.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+from pathlib import Path
+
+import yaml
+
+from selfsup.report import plots, snapshot
+
+SECTIONS = (
+    "summary",
+    "metrics",
+    "curves",
+    "knn",
+    "health",
+    "similarity",
+    "embedding-map",
+    "retrieval",
+    "views",
+    "config",
+    "environment",
+)
+# Metric names shown as percentages (accuracies, recalls, mAP are fractions in [0, 1]).
+_PERCENT = re.compile(r"top\d|pct|recall|map|acc", re.IGNORECASE)
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1150px;margin:2em auto;
+padding:0 1em;color:#222;line-height:1.45}
+h1{margin-bottom:.2em} h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.8em}
+table{border-collapse:collapse;margin:.6em 0} td,th{border:1px solid #ccc;padding:.3em .7em}
+th{background:#f4f4f4;text-align:left} td.num{text-align:right;font-variant-numeric:tabular-nums}
+img{max-width:100%;border:1px solid #eee} pre{background:#f7f7f7;padding:1em;overflow:auto}
+.note{color:#555;font-size:.93em} .warn{color:#a40;font-weight:600}
+nav a{margin-right:.8em}
+"""
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _read_rows(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _fmt(key: str, value) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return html.escape(str(value))
+    if _PERCENT.search(key) and 0 <= value <= 1:
+        return f"{100 * value:.1f}%"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+# Column titles a reader knows; other keys are shown as they are.
+_TITLES = {
+    "knn_top1": "kNN top-1",
+    "knn_top5": "kNN top-5",
+    "linear_top1": "linear top-1",
+    "finetune_1pct": "fine-tune, 1 % labels",
+    "finetune_10pct": "fine-tune, 10 % labels",
+    "map@r": "MAP@R",
+    "emb_std_ratio": "std x sqrt(D)",
+    "eff_rank": "effective rank",
+}
+
+
+def _title(key: str) -> str:
+    if key in _TITLES:
+        return _TITLES[key]
+    return re.sub(r"^recall@", "Recall@", key)
+
+
+def _table(rows: dict[str, dict], first: str = "") -> str:
+    """rows: name -> {column: value} as an HTML table (missing cells '-')."""
+    cols = list(dict.fromkeys(k for r in rows.values() for k in r))
+    head = "".join(f"<th>{html.escape(_title(c))}</th>" for c in [first, *cols])
+    body = "".join(
+        f"<tr><th>{html.escape(name)}</th>"
+        + "".join(f'<td class="num">{_fmt(c, r[c]) if c in r else "-"}</td>' for c in cols)
+        + "</tr>"
+        for name, r in rows.items()
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _image(path: Path | None, alt: str, missing: str) -> str:
+    if path is None:
+        return f'<p class="note">{missing}</p>'
+    b64 = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img src="data:image/png;base64,{b64}" alt="{html.escape(alt)}">'
+
+
+def _section(sid: str, title: str, intro: str, content: str) -> str:
+    return f'<section id="{sid}"><h2>{title}</h2><p class="note">{intro}</p>{content}</section>'
+
+
+def _last_health(rows: list[dict]) -> dict | None:
+    return next((r for r in reversed(rows) if "emb_std_ratio" in r), None)
+
+
+def _summary(run_dir: Path, cfg: dict, results: dict, last_health: dict | None) -> str:
+    train = results.get("train", {})
+    facts = {
+        "run folder": str(run_dir),
+        "method": cfg.get("method", "?"),
+        "encoder": cfg.get("encoder", "?"),
+        "data": cfg.get("data", "?"),
+        "steps": train.get("steps", "?"),
+        "training time (s)": f"{train['seconds']:.0f}" if "seconds" in train else "?",
+        "final loss": f"{train['loss']:.4f}" if "loss" in train else "?",
+    }
+    warn = ""
+    if results.get("collapse"):
+        facts["collapse check"] = "WARNING (below)"
+        warn = f'<p class="warn">Collapse warning: {html.escape(results["collapse"])}</p>'
+    elif last_health:
+        facts["collapse check"] = (
+            f"no sign of collapse at step {last_health['step']} (std x sqrt(D) "
+            f"{last_health['emb_std_ratio']:.2f}, effective rank {last_health['eff_rank']:.1f})"
+        )
+    return _facts(facts) + warn
+
+
+def _facts(facts: dict) -> str:
+    """A two-column table of name / value text."""
+    rows = "".join(f"<tr><th>{k}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts.items())
+    return f"<table>{rows}</table>"
+
+
+def _metrics(results: dict, rows: list[dict]) -> str:
+    evals = results.get("eval") or {}
+    out = _table(evals) if evals else '<p class="note">No evaluation (data without labels, '
+    out += "" if evals else "or --no-eval).</p>"
+    last = _last_health(rows)
+    if last:
+        keys = [k for k, _ in plots.HEALTH_PANELS] + ["neg_cos"]
+        out += "<p>Health at the last log step:</p>" + _table(
+            {f"step {last['step']}": {k: last[k] for k in keys if k in last}}
+        )
+    return out
+
+
+def _knn_lines(results: dict) -> tuple[float | None, float | None]:
+    """(trained, random init) final kNN top-1 from results.json, None where absent."""
+    evals = results.get("eval") or {}
+    trained = [r for name, r in evals.items() if name.endswith("(trained)")]
+    return (
+        trained[0].get("knn_top1") if trained else None,
+        evals.get("random init", {}).get("knn_top1"),
+    )
+
+
+def _pictures(run_dir: Path, rows: list[dict], data: dict, knn) -> dict[str, Path | None]:
+    d = run_dir / "report"
+    d.mkdir(parents=True, exist_ok=True)
+    return {
+        "curves": plots.training_curves(rows, d / "curves.png"),
+        "knn": plots.knn_curve(rows, d / "knn.png", *knn),
+        "health": plots.health_curves(rows, d / "health.png"),
+        "similarity": plots.similarity_histograms(data, d / "similarity.png"),
+        "embedding-map": plots.embedding_map(data, d / "embedding_map.png"),
+        "retrieval": plots.retrieval_grid(data, d / "retrieval.png"),
+        "views": plots.view_grid(data, d / "views.png"),
+    }
+
+
+# (title, what it shows, what to do when it is missing) per picture section.
+_TEXT = {
+    "curves": (
+        "Loss and learning rate",
+        "The training loss should fall quickly and then flatten; the learning rate is the "
+        "warm-up + cosine schedule the loop applied.",
+        "metrics.jsonl has no loss rows.",
+    ),
+    "knn": (
+        "kNN accuracy during training",
+        "Weighted kNN top-1 (k=200, t=0.1) on a small labeled subset, measured every "
+        "eval.every steps: a rising curve means the representation is learning classes "
+        "it never saw labels for.",
+        "Not recorded: pass --eval-every N (or eval.every) to measure it during training.",
+    ),
+    "health": (
+        "Health of the embeddings during training",
+        "From each log step's projections. Collapse shows as std x sqrt(D) falling towards 0, "
+        "the effective rank towards 1, positive and negative cosines both nearing 1, or the "
+        "norm shrinking towards 0 (a collapse to the zero vector).",
+        "Not recorded: eval.health was off or the method returns no pair of embeddings.",
+    ),
+    "similarity": (
+        "Positive vs negative pairs",
+        "Cosine similarity of the encoder's representations for two views of the same "
+        "test image (positive) and of two different images (negative). Training should pull "
+        "the positives to the right and keep the negatives apart.",
+        "No report data (report_data.npz) in this run.",
+    ),
+    "embedding-map": (
+        "Map of test embeddings",
+        "A 2-D projection of test-set representations, coloured by the label the model "
+        "never saw; clusters by colour mean the classes are separable.",
+        "No labeled test embeddings in this run.",
+    ),
+    "retrieval": (
+        "Nearest neighbours",
+        "Each row: a test image (black frame), then its nearest training images by cosine "
+        "similarity of the trained representation; green frame = same label, red = different.",
+        "No retrieval examples in this run.",
+    ),
+    "views": (
+        "Augmented views",
+        "Each row: an image, then random views from the training recipe. The model is "
+        "trained to map all of them to the same place: this is what it learns to ignore.",
+        "The views are not image pipelines (e.g. text), so there is nothing to draw.",
+    ),
+}
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Write `<run_dir>/report.html` and `<run_dir>/report/*.png` from the run folder alone."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"{run_dir}: not a run folder (expected `selfsup pretrain --out`)")
+    cfg_path = run_dir / "config.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text()) if cfg_path.exists() else {}
+    results = _read_json(run_dir / "results.json")
+    rows = _read_rows(run_dir / "metrics.jsonl")
+    data = snapshot.load(run_dir)
+    pics = _pictures(run_dir, rows, data, _knn_lines(results))
+    parts = [
+        _section(
+            "summary",
+            "Summary",
+            "What ran, for how long.",
+            _summary(run_dir, cfg, results, _last_health(rows)),
+        ),
+        _section(
+            "metrics",
+            "Final metrics",
+            "Frozen-encoder kNN and linear probe on the test split (raw pixels and the "
+            "untrained encoder as baselines), few-label fine-tuning, retrieval when measured.",
+            _metrics(results, rows),
+        ),
+    ]
+    for sid, (title, intro, missing) in _TEXT.items():
+        parts.append(_section(sid, title, intro, _image(pics[sid], title, missing)))
+    env = results.get("environment") or {}
+    parts.append(
+        _section(
+            "config",
+            "Resolved configuration",
+            "Every setting of the run (config.yaml).",
+            f"<pre>{html.escape(yaml.safe_dump(cfg, sort_keys=False))}</pre>",
+        )
+    )
+    parts.append(
+        _section(
+            "environment",
+            "Environment",
+            "Versions and device the run used.",
+            _facts(env) if env else '<p class="note">Not recorded in results.json.</p>',
+        )
+    )
+    nav = "".join(f'<a href="#{s}">{s}</a>' for s in SECTIONS)
+    title = f"selfsup report: {html.escape(run_dir.name)}"
+    page = (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        f"<style>{_CSS}</style></head><body><h1>{title}</h1><nav>{nav}</nav>"
+        + "".join(parts)
+        + "</body></html>"
+    )
+    out = run_dir / "report.html"
+    out.write_text(page, encoding="utf-8")
+    return out

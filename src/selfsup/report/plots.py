@@ -1,0 +1,220 @@
+"""The report's pictures (matplotlib, headless Agg backend). Each function writes one PNG.
+
+Inputs are plain arrays: rows of metrics.jsonl (dicts with "step") or arrays from
+`report.snapshot`. A function returns the path it wrote, or None when it has nothing to draw.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display needed; safe in tests and on servers
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+DPI = 110
+# Which health metrics to draw and what a reader should know about each.
+HEALTH_PANELS = (
+    ("emb_std_ratio", "std x sqrt(D): 0 = collapsed, 1 = uniform"),
+    ("eff_rank", "effective rank (RankMe): dims in use"),
+    ("pos_cos", "mean cosine of positive / negative pairs"),
+    ("alignment", "alignment (lower: views closer)"),
+    ("uniformity", "uniformity (lower: more spread out)"),
+    ("emb_norm", "mean norm before normalization (log)"),
+)
+
+
+def _series(rows: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
+    pts = [(r["step"], r[key]) for r in rows if key in r and r[key] is not None]
+    if not pts:
+        return np.array([]), np.array([])
+    steps, values = zip(*pts, strict=True)
+    return np.asarray(steps), np.asarray(values, dtype=float)
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def training_curves(rows: list[dict], path: Path) -> Path | None:
+    """Loss and learning rate against step, side by side."""
+    steps, loss = _series(rows, "loss")
+    if not len(steps):
+        return None
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.4))
+    a.plot(steps, loss, marker="." if len(steps) < 30 else None)
+    a.set(title="training loss", xlabel="step", ylabel="loss")
+    lr_steps, lr = _series(rows, "lr")
+    b.plot(lr_steps, lr, color="tab:green")
+    b.set(title="learning rate", xlabel="step", ylabel="lr")
+    for ax in (a, b):
+        ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def knn_curve(
+    rows: list[dict], path: Path, final: float | None = None, baseline: float | None = None
+) -> Path | None:
+    """kNN top-1 (%) over training (logged by KNNCallback), with the final full-data kNN of the
+    trained (final) and random-init (baseline) encoders as horizontal lines when given."""
+    steps, acc = _series(rows, "knn_top1")
+    if not len(steps):
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    ax.plot(steps, 100 * acc, marker="o", label="subset kNN during training")
+    if final is not None:
+        label = f"trained, full data: {100 * final:.1f}%"
+        ax.axhline(100 * final, ls="--", color="gray", label=label)
+    if baseline is not None:
+        label = f"random init, full data: {100 * baseline:.1f}%"
+        ax.axhline(100 * baseline, ls=":", color="tab:red", label=label)
+    ax.margins(y=0.25)  # room for the legend below or above the lines
+    ax.legend(loc="best", fontsize=8)
+    ax.set(title="kNN top-1 during training (small labeled subset)", xlabel="step")
+    ax.set_ylabel("accuracy (%)")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def health_curves(rows: list[dict], path: Path) -> Path | None:
+    """One small panel per health metric (HEALTH_PANELS) against step, on a 2 x 3 grid."""
+    if not len(_series(rows, "emb_std_ratio")[0]):
+        return None
+    fig, axes = plt.subplots(2, 3, figsize=(11, 5.6))
+    axes = axes.flatten()
+    for ax, (key, title) in zip(axes, HEALTH_PANELS, strict=True):
+        steps, values = _series(rows, key)
+        if not len(steps):  # e.g. a run logged before this metric existed
+            ax.set_title(title, fontsize=10)
+            ax.text(0.5, 0.5, "not logged in this run", ha="center", transform=ax.transAxes)
+            ax.axis("off")
+            continue
+        if key == "emb_norm":  # log scale: a shrink by 100x must show; exact zeros are floored
+            values = np.maximum(values, 1e-8)
+        ax.plot(steps, values, label="positive" if key == "pos_cos" else key)
+        if key == "pos_cos":
+            ax.plot(*_series(rows, "neg_cos"), label="negative")
+            ax.legend(fontsize=8)
+        if key == "emb_std_ratio":
+            ax.set_ylim(0, max(1.05, float(values.max()) * 1.05))
+        if key == "emb_norm" and len(values):
+            ax.set_yscale("log")
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def similarity_histograms(data: dict[str, np.ndarray], path: Path) -> Path | None:
+    """Positive vs negative pair cosine similarity, before (random init) and after training."""
+    tags = [t for t in ("before", "after") if f"pos_{t}" in data]
+    if not tags:
+        return None
+    titles = {"before": "before training (random init)", "after": "after training"}
+    fig, axes = plt.subplots(1, len(tags), figsize=(5.5 * len(tags), 3.4), squeeze=False)
+    # One x range for both panels (comparable), from the lowest similarity seen to 1.
+    low = min(float(data[f"{k}_{t}"].min()) for k in ("pos", "neg") for t in tags)
+    low = max(-1.0, np.floor(low * 10) / 10)
+    bins = np.linspace(low, 1, 41)
+    for ax, tag in zip(axes[0], tags, strict=True):
+        pos, neg = data[f"pos_{tag}"], data[f"neg_{tag}"]
+        ax.hist(pos, bins=bins, alpha=0.6, label=f"positive pairs (mean {pos.mean():.2f})")
+        ax.hist(neg, bins=bins, alpha=0.6, label=f"negative pairs (mean {neg.mean():.2f})")
+        ax.set(title=titles[tag], xlabel="cosine similarity", ylabel="pairs", xlim=(low, 1))
+        ax.legend(fontsize=8, loc="upper left")
+    return _save(fig, path)
+
+
+def _map_2d(emb: np.ndarray, seed: int = 0) -> tuple[np.ndarray, str]:
+    """(N, D) -> (N, 2) with UMAP when umap-learn is installed, else scikit-learn's t-SNE."""
+    try:
+        import umap
+
+        return umap.UMAP(random_state=seed).fit_transform(emb), "UMAP"
+    except ImportError:
+        from sklearn.manifold import TSNE
+
+        perplexity = min(30.0, max(2.0, (len(emb) - 1) / 3))
+        tsne = TSNE(perplexity=perplexity, init="pca", random_state=seed)
+        return tsne.fit_transform(emb), "t-SNE"
+
+
+def embedding_map(data: dict[str, np.ndarray], path: Path, seed: int = 0) -> Path | None:
+    """2-D map of test embeddings coloured by label, random init beside trained."""
+    tags = [t for t in ("before", "after") if f"emb_{t}" in data]
+    if not tags or "emb_labels" not in data or len(data["emb_labels"]) < 5:
+        return None  # t-SNE needs more points than its perplexity (>= 2)
+    labels = data["emb_labels"]
+    classes = list(data["classes"]) if "classes" in data else sorted(set(labels.tolist()))
+    cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
+    fig, axes = plt.subplots(1, len(tags), figsize=(5.5 * len(tags), 5), squeeze=False)
+    for ax, tag in zip(axes[0], tags, strict=True):
+        xy, how = _map_2d(data[f"emb_{tag}"].astype(np.float32), seed)
+        for c in np.unique(labels):
+            m = labels == c
+            ax.scatter(xy[m, 0], xy[m, 1], s=6, color=cmap(int(c) % cmap.N), label=classes[c])
+        state = "random init" if tag == "before" else "trained"
+        ax.set_title(f"{how} of test embeddings, {state}")
+        ax.set_xticks([]), ax.set_yticks([])
+    if len(classes) <= 20:
+        axes[0][-1].legend(
+            markerscale=3, fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5), title="label"
+        )
+    return _save(fig, path)
+
+
+def _show(ax, img: np.ndarray, border: str | None = None) -> None:
+    """img: (C, H, W) uint8."""
+    ax.imshow(img.transpose(1, 2, 0) if img.shape[0] == 3 else img[0], cmap="gray")
+    ax.set_xticks([]), ax.set_yticks([])
+    for side in ax.spines.values():
+        side.set_visible(border is not None)
+        if border:
+            side.set_color(border)
+            side.set_linewidth(3)
+
+
+def retrieval_grid(data: dict[str, np.ndarray], path: Path) -> Path | None:
+    """Each row: a test query, then its nearest train images (green = same label, red = not)."""
+    if "query_images" not in data:
+        return None
+    q, nb = data["query_images"], data["neighbor_images"]
+    ql, nl = data.get("query_labels"), data.get("neighbor_labels")
+    classes = list(data["classes"]) if "classes" in data else None
+    rows, k = nb.shape[:2]
+    fig, axes = plt.subplots(rows, k + 1, figsize=(1.1 * (k + 1), 1.15 * rows), squeeze=False)
+    for i in range(rows):
+        _show(axes[i, 0], q[i], "black")
+        if ql is not None:
+            axes[i, 0].set_ylabel(
+                classes[ql[i]] if classes else str(ql[i]), rotation=0, labelpad=12
+            )
+        for j in range(k):
+            same = None if ql is None else ("tab:green" if nl[i, j] == ql[i] else "tab:red")
+            _show(axes[i, j + 1], nb[i, j], same)
+    axes[0, 0].set_title("query", fontsize=9)
+    for j in range(k):
+        axes[0, j + 1].set_title(f"#{j + 1}", fontsize=9)
+    return _save(fig, path)
+
+
+def view_grid(data: dict[str, np.ndarray], path: Path) -> Path | None:
+    """Each row: an image, then random augmented views of it (what the model must ignore)."""
+    if "view_images" not in data:
+        return None
+    grid = data["view_images"]  # (N, 1 + V, 3, s, s)
+    n, v = grid.shape[:2]
+    fig, axes = plt.subplots(n, v, figsize=(1.1 * v, 1.15 * n), squeeze=False)
+    for i in range(n):
+        for j in range(v):
+            _show(axes[i, j], grid[i, j], "black" if j == 0 else None)
+    axes[0, 0].set_title("image", fontsize=9)
+    for j in range(1, v):
+        axes[0, j].set_title(f"view {j}", fontsize=9)
+    return _save(fig, path)

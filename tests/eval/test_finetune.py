@@ -1,0 +1,37 @@
+import torch
+
+from selfsup.augment import recipes
+from selfsup.data import load_digits
+from selfsup.encoders import create_encoder
+from selfsup.eval.finetune import few_label_finetune, finetune, label_fraction
+
+
+def test_label_fraction_is_class_balanced_and_seeded():
+    train, _ = load_digits(8)
+    sub = label_fraction(train, 0.1, seed=3)
+    counts = torch.bincount(sub.targets, minlength=10)
+    assert counts.min() >= 12 and counts.max() <= 14  # ~10 % of ~126 per class
+    assert torch.equal(sub.targets, label_fraction(train, 0.1, seed=3).targets)
+    assert len(label_fraction(train, 0.001)) == 10  # at least one per class
+
+
+def test_finetune_learns_and_leaves_the_encoder_alone():
+    torch.manual_seed(0)
+    train, test = load_digits(8)
+    encoder = create_encoder("convnet_small", width=8)
+    before = {k: v.clone() for k, v in encoder.state_dict().items()}
+    r = finetune(encoder, train, test, recipes.eval_view(8), 0.1, min_steps=60, precision="fp32")
+    assert r["labels"] == 126 and r["steps"] == 60
+    assert r["top1"] > 0.5  # chance is 0.1; the random-init encoder is fine-tuned end to end
+    for k, v in encoder.state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
+def test_few_label_finetune_names_its_rows():
+    train, test = load_digits(8)
+    encoder = create_encoder("convnet_small", width=4)
+    rows = few_label_finetune(
+        encoder, train, test, recipes.eval_view(8), (0.01, 0.1), min_steps=2, epochs=1
+    )
+    assert set(rows) == {"finetune_1pct", "finetune_10pct"}
+    assert all(0 <= v <= 1 for v in rows.values())
