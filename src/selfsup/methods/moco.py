@@ -1,0 +1,104 @@
+"""MoCo v2 (He et al. 2020, arXiv:1911.05722; Chen et al. 2020, arXiv:2003.04297) and the
+MoCo v3 variant (Chen, Xie & He 2021, arXiv:2104.02057).
+
+v2: a query encoder (backbone + MLP head) and a momentum key encoder (its EMA copy); InfoNCE of
+each query against its key (positive) and a FIFO queue of past keys (negatives). The keys are
+enqueued after the loss, so a batch's keys are never its own negatives.
+v3 (`predictor` given, `queue_size=0`): no queue; the other keys of the (global) batch are the
+negatives; a prediction head on the query side; symmetric loss scaled by 2T (official code).
+
+Shuffle-BN: MoCo shuffles the key batch across GPUs so that BN statistics cannot leak which
+key matches which query. With one process it is a no-op and omitted. Under torchrun, use
+`train.sync_bn: true` instead (global BN statistics, as MoCo v3 and SimCLR do): every rank's
+BN then sees the whole global batch, which removes the per-GPU leakage shuffle-BN addresses.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from selfsup.losses.functional import info_nce
+from selfsup.methods.base import Method, StepOutput
+from selfsup.methods.momentum import cosine_momentum, frozen_copy, update_momentum
+from selfsup.methods.queue import MemoryQueue
+
+
+class MoCo(Method):
+    """MoCo v2 (queue) or v3 (predictor, no queue).
+
+    backbone: encoder with `num_features`; projector: (N, num_features) -> (N, d);
+    predictor: (N, d) -> (N, d) or None (v2); queue_size: negatives kept (0: in-batch
+    negatives, v3); temperature: 0.2 (MoCo v2; v3 uses 1.0 for ResNet, 0.2 for ViT);
+    momentum -> final_momentum: EMA of the key encoder along a cosine (v2: constant 0.999;
+    v3: 0.99 -> 1); symmetric: also swap the views (MoCo's CIFAR-10 demo and v3).
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        projector: nn.Module,
+        predictor: nn.Module | None = None,
+        queue_size: int = 4096,
+        temperature: float = 0.2,
+        momentum: float = 0.999,
+        final_momentum: float = 0.999,
+        symmetric: bool = False,
+    ) -> None:
+        super().__init__()
+        self.backbone, self.projector, self.predictor = backbone, projector, predictor
+        self.key_backbone, self.key_projector = frozen_copy(backbone), frozen_copy(projector)
+        self.temperature, self.symmetric = temperature, symmetric
+        self.momentum, self.final_momentum = momentum, final_momentum
+        dim = _out_dim(projector, backbone.num_features)
+        self.queue = MemoryQueue(queue_size, dim) if queue_size > 0 else None
+
+    def _query(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x: (N, C, H, W) -> (projection z, query q), both (N, d)."""
+        z = self.projector(self.backbone(x))
+        return z, (self.predictor(z) if self.predictor is not None else z)
+
+    @torch.no_grad()
+    def _key(self, x: torch.Tensor) -> torch.Tensor:
+        return self.key_projector(self.key_backbone(x))  # (N, d), no gradient
+
+    def _contrast(self, q: torch.Tensor, k: torch.Tensor, negatives) -> torch.Tensor:
+        if self.queue is None:  # v3: in-batch keys of all ranks, loss scaled by 2T
+            return 2 * self.temperature * info_nce(q, k, self.temperature, gather=True)
+        return info_nce(q, k, self.temperature, negatives, in_batch_negatives=False)
+
+    def training_step(
+        self, views: list[torch.Tensor], targets: torch.Tensor | None = None
+    ) -> StepOutput:
+        """views: [x_a, x_b], each (N, C, H, W)."""
+        x_a, x_b = views
+        n = x_a.shape[0]
+        z, q = self._query(torch.cat([x_a, x_b]) if self.symmetric else x_a)
+        k_b = self._key(x_b)
+        negatives = self.queue.items() if self.queue is not None else None
+        loss = self._contrast(q[:n], k_b, negatives)
+        keys = k_b
+        if self.symmetric:
+            k_a = self._key(x_a)
+            loss = loss + self._contrast(q[n:], k_a, negatives)
+            loss = loss if self.queue is None else 0.5 * loss  # v3 sums the two terms
+            keys = torch.cat([k_b, k_a])
+        if self.queue is not None and self.training:
+            self.queue.enqueue(nn.functional.normalize(keys.float(), dim=1))  # after the loss
+        z_b = z[n:] if self.symmetric else k_b
+        return StepOutput(loss=loss, z=(z[:n], z_b))
+
+    def after_step(self, step: int, total_steps: int) -> None:
+        m = cosine_momentum(step, total_steps, self.momentum, self.final_momentum)
+        update_momentum(self.backbone, self.key_backbone, m)
+        update_momentum(self.projector, self.key_projector, m)
+
+
+def _out_dim(head: nn.Module, in_dim: int) -> int:
+    """The head's output width, found with a 2-sample dry run (heads have no common attribute)."""
+    was = head.training
+    head.eval()
+    with torch.no_grad():
+        d = head(torch.zeros(2, in_dim)).shape[1]
+    head.train(was)
+    return d
