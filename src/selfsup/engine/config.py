@@ -40,7 +40,7 @@ class TrainConfig:
     progress: bool = True
     grad_clip: float | None = None
     sync_bn: bool = False
-    compile: bool = False
+    compile: bool = False  # torch.compile the backbone (pays off on GPU for long runs)
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("sgd", "lars", "adamw"):
