@@ -1,0 +1,96 @@
+"""Masked-image-modeling figure: original | masked | reconstruction, one row per image.
+
+As in MAE's figures (He et al. 2022, Fig. 2-3): hidden patches are shown grey in the masked
+column, and the reconstruction shows the prediction on hidden patches with the visible
+patches pasted back (they were given to the model, not predicted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from matplotlib.figure import Figure
+
+from selfsup.augment.normalize import normalize
+from selfsup.encoders.patches import unpatchify
+
+
+def mask_to_pixels(mask: torch.Tensor, patch_size: int, grid_size: tuple[int, int]) -> torch.Tensor:
+    """mask: (N, L), 1 = hidden -> (N, 1, gh * p, gw * p) float, 1 on hidden pixels."""
+    per_patch = mask.float()[..., None].expand(-1, -1, patch_size * patch_size)
+    return unpatchify(per_patch, patch_size, grid_size)
+
+
+def _to_display(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """(N, C, H, W) normalized -> (N, H, W, C) in [0, 1] for imshow."""
+    m = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+    return (x.float().cpu() * s + m).clamp(0, 1).permute(0, 2, 3, 1)
+
+
+def save_reconstruction_grid(
+    path: str | Path,
+    images: torch.Tensor,
+    pred_images: torch.Tensor,
+    mask: torch.Tensor,
+    patch_size: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    paste_visible: bool = True,
+) -> Path:
+    """Write a PNG grid with rows (original | masked | reconstruction); return its path.
+
+    images, pred_images: (N, C, H, W) in the normalized space given by mean and std (C values);
+    mask: (N, L) with 1 where the patch was hidden; C = 1 is drawn in grey scale.
+    paste_visible: show the true visible patches in the reconstruction (MAE's figures).
+    """
+    n, _, h, w = images.shape
+    hidden = mask_to_pixels(mask.cpu(), patch_size, (h // patch_size, w // patch_size))
+    hidden = hidden.permute(0, 2, 3, 1)  # (N, H, W, 1)
+    original = _to_display(images, mean, std)
+    recon = _to_display(pred_images, mean, std)
+    masked = original * (1 - hidden) + 0.5 * hidden
+    if paste_visible:
+        recon = original * (1 - hidden) + recon * hidden
+    columns = {"original": original, "masked": masked, "reconstruction": recon}
+    fig = Figure(figsize=(3 * 1.6, n * 1.6), layout="constrained")
+    axes = fig.subplots(n, 3, squeeze=False)
+    for col, (title, imgs) in enumerate(columns.items()):
+        axes[0, col].set_title(title, fontsize=9)
+        for row in range(n):
+            ax = axes[row, col]
+            img = imgs[row].numpy()
+            ax.imshow(img.squeeze(-1) if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
+            ax.set_axis_off()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    return path
+
+
+@torch.no_grad()
+def write_reconstructions(
+    method: torch.nn.Module,
+    images: torch.Tensor,
+    path: str | Path,
+    mean: Sequence[float],
+    std: Sequence[float],
+    seed: int = 0,
+) -> Path:
+    """Mask and reconstruct uint8 images (N, C, H, W) with an MAE-like `method`; save the grid.
+
+    `method` needs `reconstruct(images, generator) -> (pred_images, mask)` and
+    `backbone.patch_size`; the masks are drawn from `seed`, so figures are reproducible.
+    """
+    was_training = method.training
+    method.eval()
+    device = next(method.parameters()).device
+    x = normalize(images.to(device).float() / 255.0, mean, std)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    pred, mask = method.reconstruct(x, generator=gen)
+    method.train(was_training)
+    return save_reconstruction_grid(
+        path, x, pred, mask, method.backbone.patch_size, mean, std, paste_visible=True
+    )
