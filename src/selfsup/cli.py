@@ -119,7 +119,7 @@ def pretrain_config(args):
         overrides.append("eval.enabled=false")
     if args.no_progress:
         overrides.append("train.progress=false")
-    return load_config(args.config, overrides + args.set)
+    return load_config(args.config, overrides + args.set, modality=args.modality)
 
 
 def cmd_pretrain(args) -> int:

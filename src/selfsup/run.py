@@ -24,7 +24,7 @@ from selfsup.build import (
     build_views,
     check_batch_size,
 )
-from selfsup.config import RunConfig
+from selfsup.config import ConfigError, RunConfig
 from selfsup.data import InMemoryDataset, load_image_data
 from selfsup.encoders import create_encoder
 from selfsup.engine import fit
@@ -65,6 +65,10 @@ def pretrain(cfg: RunConfig, log=print) -> dict:
             torch.distributed.broadcast_object_list(name, src=0)
             cfg.train.out_dir = name[0]
     run_dir = Path(cfg.train.out_dir)
+    if cfg.modality == "text":
+        return pretrain_text(cfg, run_dir, log)
+    if cfg.modality != "image":
+        raise ConfigError(f"modality={cfg.modality!r}: use image or text")
     train, test = load_image_data(cfg.data, cfg.image_size, cfg.data_root, cfg.skip_bad_files)
     size = train.inputs.shape[-1]
     log(f"data: {train.name} {tuple(train.inputs.shape)}" + (f", test {len(test)}" if test else ""))
@@ -242,3 +246,36 @@ def format_table(rows: dict[str, dict[str, float]]) -> str:
         cells = "".join(f"{100 * r[k]:>13.1f}%" if k in r else f"{'-':>14}" for k, _ in cols)
         lines.append(f"{name:<22}{cells}")
     return "\n".join(lines)
+
+
+def pretrain_text(cfg: RunConfig, run_dir: Path, log=print) -> dict:
+    """MLM or SimCSE on a line-per-sentence corpus (or a .tsv of pairs for supervised SimCSE).
+
+    method_args go to `build_text_run` (tokenizer_path, vocab_size, max_length, pooling,
+    temperature, view_names). The tokenizer is saved in the run folder beside the encoder;
+    `selfsup.encoders.text_transformer.encode_sentences` embeds new sentences with both.
+    """
+    from selfsup.build import _check_kwargs
+    from selfsup.methods.simcse import build_text_run
+
+    _check_kwargs(build_text_run, cfg.method_args, f"method_args for text {cfg.method}")
+    kwargs = {k: v for k, v in cfg.method_args.items() if k != "encoder"}
+    if "view_names" in kwargs:
+        kwargs["view_names"] = tuple(kwargs["view_names"])
+    run = build_text_run(
+        cfg.method, cfg.data, encoder=cfg.encoder, encoder_kwargs=cfg.encoder_args, **kwargs
+    )
+    log(f"data: {cfg.data}: {len(run.train)} sentences, vocabulary {run.tokenizer.vocab_size}")
+    if dist.is_main():
+        write_config(cfg, run_dir)
+        run.tokenizer.save(run_dir)
+    result = fit(run.method, run.train, run.views, cfg.train, run_config=cfg.to_dict())
+    log(f"trained {result.steps} steps in {result.wall_time:.0f} s -> {run_dir}")
+    log(
+        "evaluate sentence embeddings (STS-B, SST-2, TREC, AG News, TF-IDF beside): "
+        "python benchmarks/text_table.py; see docs/text.md"
+    )
+    results = {"train": {"steps": result.steps, "seconds": result.wall_time, **result.last_metrics}}
+    if dist.is_main():
+        (run_dir / "results.json").write_text(json.dumps(results, indent=2))
+    return results

@@ -94,3 +94,35 @@ def test_flat_folder_trains_and_skips_evaluation(tmp_path, capsys):
 def test_mistakes_exit_2_with_a_message(argv, message, capsys, tmp_path):
     assert main(["pretrain", "--out", str(tmp_path / "x"), *FAST, *argv]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("method", ["simcse", "mlm"])
+def test_text_pretrain_saves_encoder_and_tokenizer(tmp_path, method):
+    words = ["a dog runs", "the cat sleeps", "two men play ball", "a girl reads a book"]
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(f"{w} {i}" for i in range(40) for w in words) + "\n")
+    out = tmp_path / "run"
+    argv = [
+        "pretrain",
+        "--modality",
+        "text",
+        "--method",
+        method,
+        "--data",
+        str(corpus),
+        "--out",
+        str(out),
+        "--steps",
+        "2",
+        "--batch-size",
+        "8",
+        "--no-progress",
+        "--set",
+        "method_args={vocab_size: 200}",
+        "--set",
+        "encoder=text_transformer_tiny",
+    ]
+    assert main(argv) == 0
+    assert {"tokenizer.json", "encoder.safetensors", "config.yaml"} <= {
+        p.name for p in out.iterdir()
+    }

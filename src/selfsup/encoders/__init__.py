@@ -9,7 +9,13 @@ Importing this package imports the modules that register encoders; timm is impor
 `timm/` name is asked for.
 """
 
-from selfsup.encoders import convnet, resnet  # noqa: F401  (imported to register encoders)
+from selfsup.encoders import (  # noqa: F401  (imported to register encoders)
+    convnet,
+    hf_text,
+    resnet,
+    text_transformer,
+    vit,
+)
 from selfsup.encoders.convnet import ConvNet
 from selfsup.encoders.registry import create_encoder, list_encoders, register_encoder
 from selfsup.encoders.resnet import ResNet
