@@ -34,6 +34,7 @@ from selfsup.methods.barlow_twins import BarlowTwins
 from selfsup.methods.base import Method
 from selfsup.methods.byol import BYOL
 from selfsup.methods.dino import DINO
+from selfsup.methods.mae import MAE
 from selfsup.methods.moco import MoCo
 from selfsup.methods.nnclr import NNCLR
 from selfsup.methods.queue import MemoryQueue
@@ -308,6 +309,21 @@ class MethodSpec:
     needs_labels: bool = False
 
 
+def build_mae(
+    encoder: nn.Module,
+    mask_ratio: float = 0.75,
+    decoder_dim: int = 512,
+    decoder_depth: int = 8,
+    decoder_heads: int = 16,
+    norm_pix: bool = True,
+) -> MAE:
+    """MAE (He et al. 2022): the paper's 75 % masking, 8 x 512 decoder, normalized-pixel targets.
+
+    encoder: a ViT (vit_tiny_cifar, vit_small_cifar, vit_micro_cifar or a timm ViT).
+    """
+    return MAE(encoder, mask_ratio, decoder_dim, decoder_depth, decoder_heads, norm_pix)
+
+
 METHODS: dict[str, MethodSpec] = {
     "simclr": MethodSpec(build_simclr, "simclr_views"),
     "moco": MethodSpec(build_moco, "moco_v2_views"),
@@ -318,6 +334,7 @@ METHODS: dict[str, MethodSpec] = {
     "barlow_twins": MethodSpec(build_barlow_twins, "byol_views"),
     "vicreg": MethodSpec(build_vicreg, "byol_views"),
     "dino": MethodSpec(build_dino, "multicrop_views"),
+    "mae": MethodSpec(build_mae, "mae_views"),
     "supcon": MethodSpec(build_supcon, "simclr_views", needs_labels=True),
     "triplet": MethodSpec(build_triplet, "simclr_views", needs_labels=True),
     "npair": MethodSpec(build_npair, "simclr_views", needs_labels=True),

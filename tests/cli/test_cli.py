@@ -126,3 +126,14 @@ def test_text_pretrain_saves_encoder_and_tokenizer(tmp_path, method):
     assert {"tokenizer.json", "encoder.safetensors", "config.yaml"} <= {
         p.name for p in out.iterdir()
     }
+
+
+def test_mae_runs_from_the_cli(tmp_path):
+    argv = ["pretrain", "--method", "mae", "--encoder", "vit_micro_cifar", "--image-size", "16",
+            "--set", "encoder_args={img_size: 16}",
+            "--set", "method_args={decoder_dim: 32, decoder_depth: 1, decoder_heads: 2}",
+            "--set", "train.optimizer=adamw", "--set", "train.lr=1e-3", "--steps", "2",
+            "--batch-size", "16", "--no-progress", "--set", "eval.finetune=false",
+            "--set", "eval.linear=false", "--out", str(tmp_path / "r")]  # fmt: skip
+    assert main(argv) == 0
+    assert (tmp_path / "r" / "report.html").exists()

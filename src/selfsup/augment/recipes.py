@@ -117,6 +117,17 @@ def multicrop_views(
     )
 
 
+def mae_views(size: int = 32, mean: Stats = None, std: Stats = None) -> MultiView:
+    """MAE (He et al. 2022, App. A.1): one view, random resized crop scale (0.2, 1) + flip.
+
+    No colour jitter, grayscale or blur: masking is the augmentation.
+    """
+    view = ViewPipeline(
+        size=size, scale=(0.2, 1.0), jitter_p=0.0, gray_p=0.0, **_stats(size, mean, std)
+    )
+    return MultiView([view])
+
+
 def eval_view(
     size: int = 32, mean: Stats = None, std: Stats = None, crop_fraction: float = 1.0
 ) -> EvalView:

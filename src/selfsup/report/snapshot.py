@@ -41,7 +41,10 @@ def pair_similarities(
     was_training = encoder.training
     encoder.eval()
     gen = torch.Generator(device=device).manual_seed(seed)
-    x_a, x_b = views(images.to(device), generator=gen)[:2]
+    made = views(images.to(device), generator=gen)
+    if len(made) < 2:  # a one-view recipe (MAE): a second call draws fresh parameters
+        made = made + views(images.to(device), generator=gen)
+    x_a, x_b = made[:2]
     z_a = F.normalize(encoder(x_a).float(), dim=1)
     z_b = F.normalize(encoder(x_b).float(), dim=1)
     encoder.train(was_training)
