@@ -9,6 +9,7 @@ from torch import nn
 
 from selfsup import dist
 from selfsup.data.memory import InMemoryDataset
+from selfsup.engine.loop import autocast
 
 
 @torch.no_grad()
@@ -39,7 +40,7 @@ def extract_features(
         x = data.inputs[idx].to(device)
         if transform is not None:
             x = transform(x)
-        with _autocast(device, precision):
+        with autocast(device, precision):
             chunks.append(encoder(x).float().cpu())
     feats = torch.cat(chunks) if chunks else torch.empty(0)
     if w > 1:
@@ -54,12 +55,3 @@ def _gather_strided(feats: torch.Tensor, per_rank: int, n: int, device) -> torch
     padded[: len(feats)] = feats.to(device)
     full = dist.gather(padded).view(dist.world_size(), per_rank, -1).transpose(0, 1)
     return full.reshape(-1, feats.shape[1])[:n].cpu()
-
-
-def _autocast(device: torch.device, precision: str):
-    from contextlib import nullcontext
-
-    if precision == "fp32":
-        return nullcontext()
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
