@@ -62,6 +62,7 @@ def _sync(device: torch.device) -> None:
 
 
 CLOCK = "cpu"  # set by --clock
+COMPILE = False  # set by --compile: torch.compile the backbone for the limit and ours
 
 
 def _now() -> float:
@@ -118,6 +119,8 @@ def limit_rate(name, batch, size, steps, precision, device, channels_last) -> fl
     method = _method(name, device, channels_last)
     fmt = _memory_format(channels_last)
     x = torch.randn(2 * batch, 3, size, size, device=device).contiguous(memory_format=fmt)
+    if COMPILE:
+        method.backbone.compile()
 
     def once():
         with autocast(device, precision):
@@ -153,6 +156,7 @@ def ours_rate(name, data, batch, steps, precision, device, channels_last) -> flo
             progress=False,
             log_every=10**9,
             checkpoint_every=10**9,
+            compile=COMPILE,
         )
         t = _now()
         result = fit(method, data, simclr_views(data.inputs.shape[-1]), cfg)
@@ -276,6 +280,7 @@ def peak_memory(args, name: str, side: str) -> dict | None:
     for flag in ("device", "batch", "size", "precision", "threads", "lightly_workers"):
         cmd += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
     cmd += ["--lightly-fp32"] if args.lightly_fp32 else []
+    cmd += ["--compile"] if args.compile else []
     cmd += ["--steps", "2"] + (["--no-channels-last"] if args.no_channels_last else [])
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
@@ -354,14 +359,18 @@ def main() -> None:
         help="run lightly as its docs do (fp32, contiguous) instead of with our precision and "
         "memory format",
     )
+    ap.add_argument(
+        "--compile", action="store_true", help="torch.compile the backbone (limit and ours)"
+    )
     ap.add_argument("--no-lightly", action="store_true", help="skip lightly even if installed")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
     ap.add_argument("--probe", choices=["ours", "lightly"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    global CLOCK
+    global CLOCK, COMPILE
     CLOCK = args.clock or ("cpu" if args.device == "cpu" else "wall")
+    COMPILE = args.compile
     if args.probe:
         return probe(args)
     device = torch.device(args.device)
@@ -373,6 +382,7 @@ def main() -> None:
         f" batch={args.batch}x2 views size={args.size} threads={torch.get_num_threads()}"
         f" torch={torch.__version__} lightly={version}"
         f" (workers={args.lightly_workers}{', fp32' if args.lightly_fp32 else ''}) clock={CLOCK}"
+        f" compile={COMPILE}"
     )
     aug = [augment_rates(data.inputs[: 2 * args.batch], device, 256) for _ in range(args.repeats)]
     ours_v, tv_v = [a[0] for a in aug], [a[1] for a in aug]
@@ -384,6 +394,7 @@ def main() -> None:
         f"{'encoder':<19}{'limit img/s':>13}{'ours img/s':>13}{'/limit':>7}{'lightly img/s':>13}"
         f"{'ours/li':>8}{'ours MiB':>12}{'lightly MiB':>18}"
     )
+    rows = {}
     for name in args.encoders:
         r = measure(args, name, data)
         mem = {}
@@ -392,8 +403,12 @@ def main() -> None:
             if use_lightly:
                 mem["lightly"] = _mem_text(peak_memory(args, name, "lightly"), args.lightly_workers)
         print_row(name, r, mem)
+        rows[name] = r
     print("img/s as min/median over rounds; ratios between medians; MiB: peak RSS of a")
     print("fresh process (lightly: main + workers x each worker's peak; g: peak GPU memory)")
+    for name, r in rows.items():
+        secs = {k: f"{50_000 / statistics.median(v):.1f} s" for k, v in r.items() if v}
+        print(f"{name}: a CIFAR-10 epoch (50,000 images) at the median rates: {secs}")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,11 @@ batch 4096), with a cosine decay, but at least 0.1: small subsets mean small bat
 scaled lr (0.002 at batch 10) barely moves the weights. Measured on digits (1 % = 10 labels,
 10 % = 126, 100 steps, a 60-step SimCLR convnet): lr 0.002 / 0.05 / 0.2 gave 17 / 57 / 53 %
 at 1 % and 64 / 77 / 88 % at 10 %. The encoder passed in is not modified.
+
+`optimizer="adamw"` is the Vision Transformer recipe of MAE's fine-tuning (He et al. 2022,
+App. A.3, as its public CIFAR-10 reproduction runs it): AdamW betas (0.9, 0.999), weight decay
+0.05 on weight tensors (not on norms and biases), lr 1e-3 * batch / 256, linear
+warm-up (5 of 100 epochs) then cosine.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from torch import nn
 from selfsup.augment.pipeline import EvalView, ViewPipeline
 from selfsup.data.memory import InMemoryDataset
 from selfsup.engine.loop import autocast
+from selfsup.engine.optim import param_groups
+from selfsup.engine.schedule import warmup_cosine
 from selfsup.eval.features import extract_features
 
 # SimCLR App. B.5: epochs per label fraction.
@@ -63,10 +70,14 @@ def finetune(
     device: str | torch.device = "cpu",
     precision: str = "bf16",
     seed: int = 0,
+    optimizer: str = "sgd",
+    warmup_fraction: float = 0.0,
 ) -> dict[str, float]:
     """Fine-tune a copy of `encoder` + a linear head on `fraction` of the train labels.
 
     transform: the eval view (its size and normalization are reused for the augmentation).
+    optimizer: "sgd" (SimCLR's, above) or "adamw" (MAE's, above; its lr default 1e-3 * B/256).
+    warmup_fraction: share of the steps with a linear lr warm-up (MAE: 0.05), then cosine.
     Returns {"top1": test accuracy in [0, 1], "labels": samples used, "steps": steps taken}.
     """
     device = torch.device(device)
@@ -75,25 +86,39 @@ def finetune(
     epochs = epochs if epochs is not None else EPOCHS.get(fraction, 30)
     bs = min(batch_size, len(subset))
     steps = max(min_steps, epochs * math.ceil(len(subset) / bs))
-    lr = lr if lr is not None else max(0.1, 0.05 * bs / 256)
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    opt, lr = _optimizer(model, optimizer, lr, bs)
+    warmup = round(warmup_fraction * steps)
     aug, g = light_augment(transform), torch.Generator().manual_seed(seed)
     view_gen = torch.Generator(device=device).manual_seed(seed)
-    inputs, targets = subset.inputs, subset.targets
+    inputs, targets = subset.inputs.to(device), subset.targets.to(device)
     model.train()
-    for _ in range(steps):
-        idx = torch.randperm(len(subset), generator=g)[:bs]
-        x = aug(inputs[idx].to(device), generator=view_gen)
+    for step in range(steps):
+        for group in opt.param_groups:
+            group["lr"] = warmup_cosine(step, steps, lr, warmup)
+        idx = torch.randperm(len(subset), generator=g)[:bs].to(device)
+        x = aug(inputs[idx], generator=view_gen)
         with autocast(device, precision):
-            loss = F.cross_entropy(model(x).float(), targets[idx].to(device))
+            loss = F.cross_entropy(model(x).float(), targets[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        sched.step()
     logits = extract_features(model, test, transform, device=device, precision=precision)
     top1 = (logits.argmax(1) == test.targets).float().mean().item()
     return {"top1": top1, "labels": float(len(subset)), "steps": float(steps)}
+
+
+def _optimizer(
+    model: nn.Module, name: str, lr: float | None, batch: int
+) -> tuple[torch.optim.Optimizer, float]:
+    """(optimizer, peak lr) for SimCLR's SGD recipe or MAE's AdamW recipe (module docstring)."""
+    if name == "sgd":
+        lr = lr if lr is not None else max(0.1, 0.05 * batch / 256)
+        return torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True), lr
+    if name == "adamw":
+        lr = lr if lr is not None else 1e-3 * batch / 256
+        groups = [{k: v for k, v in g.items() if k != "lars"} for g in param_groups(model, 0.05)]
+        return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.999)), lr
+    raise ValueError(f"fine-tune optimizer {name!r}: use 'sgd' or 'adamw'")
 
 
 class _Classifier(nn.Module):
