@@ -38,6 +38,7 @@ from selfsup.eval.retrieval import evaluate_retrieval
 from selfsup.report import snapshot
 from selfsup.report.environment import environment
 from selfsup.report.html import write_report
+from selfsup.report.reconstructions import reconstruction_data
 
 
 def default_run_dir(cfg: RunConfig) -> Path:
@@ -112,7 +113,7 @@ def pretrain(cfg: RunConfig, log=print) -> dict:
         results["eval"] = evaluate_run(cfg, encoder, random_encoder, train, test, size, log)
     elif cfg.eval.enabled:
         log("evaluation skipped: the data has no labels (a flat folder) or no test split")
-    results |= finish_report(cfg, callbacks, encoder, random_encoder, train, test, views)
+    results |= finish_report(cfg, callbacks, encoder, random_encoder, train, test, views, method)
     if "eval" in results and cfg.eval.finetune:
         results["eval"][f"{cfg.method} (trained)"] |= finetune_run(cfg, encoder, train, test, log)
     if train.skipped:  # repeated at the end so a long run's log does not bury it
@@ -148,13 +149,18 @@ def training_callbacks(cfg: RunConfig, train, test, size: int, steps: int) -> li
     return callbacks
 
 
-def finish_report(cfg, callbacks, encoder, random_encoder, train, test, views) -> dict:
-    """Environment, collapse status and the report's arrays (report_data.npz) of this run."""
+def finish_report(cfg, callbacks, encoder, random_encoder, train, test, views, method=None) -> dict:
+    """Environment, collapse status and the report's arrays (report_data.npz) of this run.
+
+    A method with `reconstruct` (MAE) adds its reconstructions of 8 fixed test images (train
+    images without a test split) under a seeded mask, drawn by the report.
+    """
     device = resolve_device(cfg.train.device)
     out: dict = {"environment": environment(device)}
     health = [cb for cb in callbacks if isinstance(cb, HealthCallback)]
     if health and health[0].warned:
         out["collapse"] = health[0].message
+    data: dict = {}
     if cfg.eval.enabled and cfg.eval.report and test is not None and cfg.modality == "image":
         data = snapshot.collect(
             encoder,
@@ -167,8 +173,12 @@ def finish_report(cfg, callbacks, encoder, random_encoder, train, test, views) -
             cfg.train.precision,
             seed=cfg.train.seed,
         )
-        if dist.is_main():
-            snapshot.save(data, Path(cfg.train.out_dir))
+    if cfg.eval.report and cfg.modality == "image" and hasattr(method, "reconstruct"):
+        images = (test if test is not None else train).inputs
+        view = recipes.eval_view(train.inputs.shape[-1])
+        data |= reconstruction_data(method, images, view, seed=cfg.train.seed)
+    if data and dist.is_main():
+        snapshot.save(data, Path(cfg.train.out_dir))
     return out
 
 

@@ -3,6 +3,8 @@
 Reads only the run folder: config.yaml, results.json, metrics.jsonl, report_data.npz.
 Sections (ids): summary, metrics, curves, knn, health, similarity, embedding-map, retrieval,
 views, config, environment. A section with nothing to show says why and how to get it.
+Optional sections appear only in runs that have them: reconstructions (MAE: original | masked |
+reconstruction of a few test images, placed after views).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from selfsup.report import plots, snapshot
+from selfsup.report.reconstructions import reconstruction_figure
 
 SECTIONS = (
     "summary",
@@ -30,6 +33,8 @@ SECTIONS = (
     "config",
     "environment",
 )
+# Shown only when the run has the picture (masked image modeling); omitted otherwise.
+OPTIONAL_SECTIONS = ("reconstructions",)
 # Metric names shown as percentages (accuracies, recalls, mAP are fractions in [0, 1]).
 _PERCENT = re.compile(r"top\d|pct|recall|map|acc", re.IGNORECASE)
 
@@ -173,6 +178,7 @@ def _pictures(run_dir: Path, rows: list[dict], data: dict, knn) -> dict[str, Pat
         "embedding-map": plots.embedding_map(data, d / "embedding_map.png"),
         "retrieval": plots.retrieval_grid(data, d / "retrieval.png"),
         "views": plots.view_grid(data, d / "views.png"),
+        "reconstructions": reconstruction_figure(data, d / "reconstructions.png"),
     }
 
 
@@ -223,7 +229,23 @@ _TEXT = {
         "trained to map all of them to the same place: this is what it learns to ignore.",
         "The views are not image pipelines (e.g. text), so there is nothing to draw.",
     ),
+    "reconstructions": (
+        "Reconstructions",
+        "Masked image modeling: each row is a test image, the same image with the hidden "
+        "patches in grey (a fixed, seeded mask), and the trained model's prediction of the "
+        "hidden patches with the visible ones pasted back. Blurry but well-placed shapes and "
+        "colours are typical of a short run; uniform grey means nothing was learned.",
+        "",
+    ),
 }
+
+
+def _shown(pics: dict[str, Path | None]) -> list[str]:
+    """Section ids in page order: SECTIONS, with each optional section that has its picture
+    inserted after "views"."""
+    extra = [s for s in OPTIONAL_SECTIONS if pics.get(s) is not None]
+    at = SECTIONS.index("views") + 1
+    return [*SECTIONS[:at], *extra, *SECTIONS[at:]]
 
 
 def write_report(run_dir: str | Path) -> Path:
@@ -237,6 +259,7 @@ def write_report(run_dir: str | Path) -> Path:
     rows = _read_rows(run_dir / "metrics.jsonl")
     data = snapshot.load(run_dir)
     pics = _pictures(run_dir, rows, data, _knn_lines(results))
+    shown = _shown(pics)
     parts = [
         _section(
             "summary",
@@ -253,7 +276,8 @@ def write_report(run_dir: str | Path) -> Path:
         ),
     ]
     for sid, (title, intro, missing) in _TEXT.items():
-        parts.append(_section(sid, title, intro, _image(pics[sid], title, missing)))
+        if sid in shown:
+            parts.append(_section(sid, title, intro, _image(pics[sid], title, missing)))
     env = results.get("environment") or {}
     parts.append(
         _section(
@@ -271,7 +295,7 @@ def write_report(run_dir: str | Path) -> Path:
             _facts(env) if env else '<p class="note">Not recorded in results.json.</p>',
         )
     )
-    nav = "".join(f'<a href="#{s}">{s}</a>' for s in SECTIONS)
+    nav = "".join(f'<a href="#{s}">{s}</a>' for s in shown)
     title = f"selfsup report: {html.escape(run_dir.name)}"
     page = (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'

@@ -3,6 +3,10 @@
 As in MAE's figures (He et al. 2022, Fig. 2-3): hidden patches are shown grey in the masked
 column, and the reconstruction shows the prediction on hidden patches with the visible
 patches pasted back (they were given to the model, not predicted).
+
+In a run's report: `reconstruction_data` keeps the arrays of ~8 fixed test images with a
+seeded mask at the end of `selfsup pretrain --method mae` (in report_data.npz), and
+`reconstruction_figure` draws them when the report is (re)written.
 """
 
 from __future__ import annotations
@@ -10,10 +14,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from matplotlib.figure import Figure
 
 from selfsup.augment.normalize import normalize
+from selfsup.augment.pipeline import EvalView
 from selfsup.encoders.patches import unpatchify
 
 
@@ -71,6 +77,22 @@ def save_reconstruction_grid(
 
 
 @torch.no_grad()
+def masked_reconstruction(
+    method: torch.nn.Module, x: torch.Tensor, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """x: (N, C, H, W) normalized -> (pred_images (N, C, H, W), mask (N, L)) in eval mode.
+
+    `method` needs `reconstruct(images, generator) -> (pred_images, mask)`; the masks are
+    drawn from `seed`, so figures are reproducible. The method's train/eval mode is restored.
+    """
+    was_training = method.training
+    method.eval()
+    gen = torch.Generator(device=x.device).manual_seed(seed)
+    pred, mask = method.reconstruct(x, generator=gen)
+    method.train(was_training)
+    return pred, mask
+
+
 def write_reconstructions(
     method: torch.nn.Module,
     images: torch.Tensor,
@@ -81,16 +103,54 @@ def write_reconstructions(
 ) -> Path:
     """Mask and reconstruct uint8 images (N, C, H, W) with an MAE-like `method`; save the grid.
 
-    `method` needs `reconstruct(images, generator) -> (pred_images, mask)` and
-    `backbone.patch_size`; the masks are drawn from `seed`, so figures are reproducible.
+    `method` needs `reconstruct` (see `masked_reconstruction`) and `backbone.patch_size`.
     """
-    was_training = method.training
-    method.eval()
     device = next(method.parameters()).device
     x = normalize(images.to(device).float() / 255.0, mean, std)
-    gen = torch.Generator(device=device).manual_seed(seed)
-    pred, mask = method.reconstruct(x, generator=gen)
-    method.train(was_training)
+    pred, mask = masked_reconstruction(method, x, seed)
     return save_reconstruction_grid(
         path, x, pred, mask, method.backbone.patch_size, mean, std, paste_visible=True
+    )
+
+
+def reconstruction_data(
+    method: torch.nn.Module,
+    images: torch.Tensor,
+    transform: EvalView,
+    n: int = 8,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """Arrays the report's reconstruction figure needs (saved in report_data.npz).
+
+    images: (M, C, H, W) uint8; `n` of them (fixed by `seed`) go through the deterministic
+    `transform` (e.g. `eval_view(size)`), then a seeded mask and `method`.
+    Returns recon_images, recon_pred (n, C', s, s) float32 normalized, recon_mask (n, L),
+    recon_patch_size (), recon_mean and recon_std (C',).
+    """
+    rows = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))[:n]
+    device = next(method.parameters()).device
+    x = transform(images[rows.sort().values].to(device))
+    pred, mask = masked_reconstruction(method, x, seed)
+    return {
+        "recon_images": x.cpu().numpy(),
+        "recon_pred": pred.float().cpu().numpy(),
+        "recon_mask": mask.cpu().numpy().astype(np.uint8),
+        "recon_patch_size": np.array(method.backbone.patch_size),
+        "recon_mean": np.array(transform.mean, dtype=np.float32),
+        "recon_std": np.array(transform.std, dtype=np.float32),
+    }
+
+
+def reconstruction_figure(data: dict[str, np.ndarray], path: str | Path) -> Path | None:
+    """Draw the grid from `reconstruction_data`'s arrays; None when the run has none (not MAE)."""
+    if "recon_images" not in data:
+        return None
+    return save_reconstruction_grid(
+        path,
+        torch.from_numpy(data["recon_images"]),
+        torch.from_numpy(data["recon_pred"]),
+        torch.from_numpy(data["recon_mask"]),
+        int(data["recon_patch_size"]),
+        data["recon_mean"].tolist(),
+        data["recon_std"].tolist(),
     )

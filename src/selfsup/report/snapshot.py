@@ -3,7 +3,8 @@
 Saved as `report_data.npz` in the run folder so `selfsup report RUN` redraws every picture from
 the folder alone (no data set, no model): test embeddings before (random init) and after
 training, cosine similarities of positive and negative pairs before and after, a retrieval
-grid's images, and a few augmented views. Everything is small (a few MB at most).
+grid's images, and a few augmented views. Everything is small (a few MB at most). An MAE run
+adds the `recon_*` arrays of `selfsup.report.reconstructions.reconstruction_data`.
 """
 
 from __future__ import annotations
