@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from selfsup.augment.constants import device_constant
+
 BRIGHTNESS, CONTRAST, SATURATION, HUE = 0, 1, 2, 3  # op ids used in `JitterParams.order`
 
 
@@ -152,10 +154,10 @@ def sample_jitter_params(
     """
     ranges = [_factor_range(v, 1.0) for v in (brightness, contrast, saturation)]
     ranges.append(_factor_range(hue, 0.0))
-    lo, hi = (torch.tensor(r, device=device) for r in zip(*ranges, strict=True))
+    lo, hi = (device_constant(r, torch.float32, device) for r in zip(*ranges, strict=True))
     u = torch.rand(n, 5, device=device, generator=generator)
     apply = u[:, 4] < p
-    identity = torch.tensor([1.0, 1.0, 1.0, 0.0], device=device)
+    identity = device_constant([1.0, 1.0, 1.0, 0.0], torch.float32, device)
     factors = torch.where(apply.unsqueeze(1), lo + (hi - lo) * u[:, :4], identity)
     order = torch.rand(n, 4, device=device, generator=generator).argsort(dim=1)
     return JitterParams(factors=factors, order=order, apply=apply)

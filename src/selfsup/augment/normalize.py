@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from selfsup.augment.constants import device_constant
+
 # ImageNet statistics as used by torchvision / timm models (RGB, images in [0, 1]).
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
@@ -26,9 +28,8 @@ def normalize(
     itself, or a slice of a bigger output, which saves the view pipelines a copy).
     """
     shape = (1, -1, 1, 1)
-    inv_std = torch.tensor([1.0 / s for s in std], dtype=x.dtype, device=x.device).view(shape)
-    shift = torch.tensor(
-        [-m / s for m, s in zip(mean, std, strict=True)], dtype=x.dtype, device=x.device
-    ).view(shape)
+    inv_std = device_constant([1.0 / s for s in std], x.dtype, x.device).view(shape)
+    shift = [-m / s for m, s in zip(mean, std, strict=True)]
+    shift = device_constant(shift, x.dtype, x.device).view(shape)
     # x * (1/std) + (-mean/std): one fused multiply-add pass instead of a subtract and a divide.
     return torch.addcmul(shift, x, inv_std, out=out)
