@@ -7,9 +7,11 @@ in the step except on log/checkpoint steps (`.item()` stalls an accelerator).
 
 from __future__ import annotations
 
+import functools
 import io
 import random
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -117,10 +119,27 @@ def total_steps(cfg: TrainConfig, steps_per_epoch: int) -> tuple[int, int]:
 
 
 def autocast(device: torch.device, precision: str):
+    """The forward's precision context. bf16 on a CPU without fast bf16 kernels (no AVX-512 /
+    AMX: oneDNN then emulates bf16, slower than fp32) falls back to fp32, with one warning."""
+    if precision == "bf16" and device.type == "cpu" and not cpu_has_fast_bf16():
+        precision = "fp32"
     if precision == "fp32":
         return nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+@functools.cache
+def cpu_has_fast_bf16() -> bool:
+    """oneDNN's own test for native bf16 (AVX-512 BF16 / AMX or AVX-512 core); warns once if not."""
+    fast = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    if not fast:
+        warnings.warn(
+            "this CPU has no fast bf16 kernels: running in fp32 instead of bf16 "
+            "(set train.precision=fp32 to silence this)",
+            stacklevel=3,
+        )
+    return fast
 
 
 def fit(
