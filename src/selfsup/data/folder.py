@@ -6,8 +6,9 @@ Layouts:
   root/train/..., root/test/...   a split (see `load_image_splits`)
 
 Small images (CIFAR-sized) fit in memory many times over: 50k x 3 x 32 x 32 = 150 MB. Decoding
-is the slow part (≈20 s for CIFAR-10 with PIL here), so the result is cached as safetensors
-keyed by the files' names, sizes and modification times.
+is the slow part (≈20 s for CIFAR-10 with PIL here; JPEGs go through torchvision's batched
+decoder, 5.6x faster, `data/jpeg.py`), so the result is cached as safetensors keyed by the
+files' names, sizes and modification times.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from selfsup.data.jpeg import decode_jpegs, is_jpeg
 from selfsup.data.memory import InMemoryDataset
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
@@ -149,8 +151,7 @@ def load_image_folder(
     key_path = cache / f"{root.name}-{_cache_key(root, files, image_size)}"
     if key_path.with_suffix(".safetensors").exists():
         return _load_cached(key_path, root)
-    with ThreadPoolExecutor(workers) as pool:
-        decoded = list(pool.map(lambda f: _try_decode(f, image_size, skip_bad_files), files))
+    decoded = _decode_all(files, image_size, skip_bad_files, workers)
     keep = [i for i, a in enumerate(decoded) if a is not None]
     skipped = [str(files[i]) for i, a in enumerate(decoded) if a is None]
     if not keep:
@@ -168,6 +169,26 @@ def load_image_folder(
     if not skipped:  # a partial decode is not cached: the next run should report the skips too
         _save_cached(key_path, ds)
     return ds
+
+
+def _decode_all(
+    files: list[Path], size: int | None, skip: bool, workers: int, chunk: int = 512
+) -> list[np.ndarray | None]:
+    """Every file -> (H, W, 3) uint8 or None (skipped): JPEGs batched through torchvision in
+    chunks, the rest (and what that path leaves) through PIL, both in a thread pool."""
+    jpegs = [i for i, f in enumerate(files) if is_jpeg(f)]
+    decoded: list[np.ndarray | None] = [None] * len(files)
+    with ThreadPoolExecutor(workers) as pool:
+        chunks = [jpegs[k : k + chunk] for k in range(0, len(jpegs), chunk)]
+        batches = pool.map(lambda r: decode_jpegs([files[i] for i in r], size), chunks)
+        for rows, arrays in zip(chunks, batches, strict=True):
+            for i, a in zip(rows, arrays, strict=True):
+                decoded[i] = a
+        rest = [i for i, a in enumerate(decoded) if a is None]
+        arrays = pool.map(lambda i: _try_decode(files[i], size, skip), rest)
+        for i, a in zip(rest, arrays, strict=True):
+            decoded[i] = a
+    return decoded
 
 
 def _try_decode(path: Path, size: int | None, skip: bool) -> np.ndarray | None:
