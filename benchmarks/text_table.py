@@ -2,6 +2,9 @@
 
     python benchmarks/text_table.py --out runs/text-table           # the table in docs/text.md
     python benchmarks/text_table.py --rows tfidf random simcse --simcse-steps 200   # a quick look
+    python benchmarks/text_table.py --out runs/text-sif --probe-text --probes SST-2 \
+        --probe-c 0.001 0.01 0.1 1 --bag-steps 300 \
+        --rows tfidf random:sif4096 captions:sif4096                # the SIF rows (issue #9)
 
 Unlabeled training text, the same for every row (TF-IDF's vocabulary and IDF, the tokenizer,
 every encoder, the whitening): the Multi30k and Gutenberg corpora plus every STS-B sentence of
@@ -12,6 +15,13 @@ Rows (each encoder row names its architecture):
   mlm:E        BERT masked-token pretraining through selfsup.engine.fit
   simcse:E     unsupervised SimCSE (dropout views, T=0.05) through selfsup.engine.fit
   mlm+simcse:E SimCSE continued from the MLM row's encoder
+  captions:E   SimCSE whose positives are two captions of the same image (the line-aligned
+               Multi30k task-2 files, 2 pairs per image; in-batch negatives), no labels read
+Encoders: tiny, mini (Transformers), bagD (mean of token + position embeddings, no attention),
+sifD (a bag of D-dim token embeddings, no positions, SIF-weighted mean pooling: Arora et al.
+2017's a / (a + p(w)) with p counted on the training text, as TF-IDF's IDF is).
+--probe-text adds every probe-task sentence (SST-2, TREC, AG News; all splits, no labels) to the
+unlabeled training text, for TF-IDF and the encoders alike.
 Columns: STS-B test Spearman x100 of cosine, raw and after whitening fit on 10,000 training
 sentences; logistic-probe accuracy x100 (C = 1 by default: a C grid cost minutes per row here)
 on SST-2 (train -> test), TREC (train -> test) and AG News (a stratified 80/20 split of its test
@@ -35,10 +45,16 @@ import torch
 import selfsup.encoders.text_transformer  # noqa: F401  (registers the text encoders)
 from selfsup.augment.text_views import MaskedTokenViews, views_by_name
 from selfsup.data.memory import InMemoryDataset, stratified_split
-from selfsup.data.text import LabeledText, load_benchmark, read_corpus, text_dataset
+from selfsup.data.text import (
+    LabeledText,
+    aligned_pairs,
+    load_benchmark,
+    read_corpus,
+    text_dataset,
+)
 from selfsup.data.tokenizer import TextTokenizer, train_tokenizer
 from selfsup.encoders.registry import create_encoder
-from selfsup.encoders.text_transformer import encode_sentences
+from selfsup.encoders.text_transformer import encode_sentences, sif_weights
 from selfsup.engine import TrainConfig, fit
 from selfsup.eval.sts import fit_whitening, sts_spearman
 from selfsup.eval.text_probe import logistic_probe
@@ -55,6 +71,12 @@ ENCODERS = {
     "bag256": ("text_transformer_mini", {"depth": 0}),
     "bag768": ("text_transformer_base", {"depth": 0}),
 }
+for _d in (768, 2048, 4096):  # SIF-weighted bags of words (no positions, no attention)
+    ENCODERS[f"sif{_d}"] = (
+        "text_transformer_base",
+        {"depth": 0, "dim": _d, "positions": False, "pooling": "weighted"},
+    )
+CAPTIONS = [f"multi30k-task2-train.{i}.en.gz" for i in range(1, 6)]
 
 
 def load_tasks(root: Path) -> dict:
@@ -75,16 +97,22 @@ def load_tasks(root: Path) -> dict:
     return {"sts": sts, "probes": probes}
 
 
-def training_text(root: Path, sts: dict) -> list[str]:
+def training_text(root: Path, tasks: dict, probe_text: bool = False) -> list[str]:
     text = read_corpus(root / "text" / "corpus")
-    for pairs in sts.values():
+    for pairs in tasks["sts"].values():
         text += pairs.sentences()
+    if probe_text:  # unlabeled: the sentences only, as TF-IDF's vocabulary and IDF see them
+        for train, test in tasks["probes"].values():
+            text += train.texts + test.texts
+        text += load_benchmark("sst2", "dev", root).texts
     text = list(dict.fromkeys(text))  # deduplicate, keep first occurrences
     random.Random(0).shuffle(text)
     return text
 
 
-def evaluate(embed, tasks: dict, whiten_text: list[str] | None, c_grid: tuple) -> dict:
+def evaluate(
+    embed, tasks: dict, whiten_text: list[str] | None, c_grid: tuple, probes: list[str]
+) -> dict:
     """embed: list[str] -> (N, D) features (dense tensor, or sparse for TF-IDF)."""
     test = tasks["sts"]["test"]
     row: dict = {}
@@ -98,6 +126,8 @@ def evaluate(embed, tasks: dict, whiten_text: list[str] | None, c_grid: tuple) -
         row["STS-B whitened"] = 100 * sts_spearman(a, b, test.scores, white)
         features = embed
     for name, (train, task_test) in tasks["probes"].items():
+        if name not in probes:
+            continue
         acc = logistic_probe(
             features(train.texts),
             train.labels,
@@ -163,12 +193,14 @@ def main() -> None:
         help="logistic-probe C grid (one value: no selection; several: picked on 10%% of train)",
     )
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--probe-text", action="store_true", help="probe sentences join the text")
+    p.add_argument("--probes", nargs="+", default=["SST-2", "TREC", "AG News"])
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
 
     tasks = load_tasks(args.data)
-    text = training_text(args.data, tasks["sts"])
+    text = training_text(args.data, tasks, args.probe_text)
     tok = train_tokenizer(text, args.vocab_size, max_length=args.max_length)
     tok.save(args.out)
     data = text_dataset(text, tok, name="corpus+sts")
@@ -182,13 +214,14 @@ def main() -> None:
         t0 = time.time()
         if row == "tfidf":
             results[row] = {
-                **evaluate(TfidfBaseline().fit(text), tasks, None, c_grid),
+                **evaluate(TfidfBaseline().fit(text), tasks, None, c_grid, args.probes),
                 "minutes": 0.0,
             }
         else:
             enc, minutes = train_row(row, tok, data, args, trained)
             embed = partial(embed_sentences, enc, tok)
-            results[row] = {**evaluate(embed, tasks, whiten_text, c_grid), "minutes": minutes}
+            scores = evaluate(embed, tasks, whiten_text, c_grid, args.probes)
+            results[row] = {**scores, "minutes": minutes}
         print(f"{row}: {json.dumps(results[row])} ({time.time() - t0:.0f} s)", flush=True)
         (args.out / "results.json").write_text(json.dumps(results, indent=1))
     print(markdown(results))
@@ -204,6 +237,8 @@ def train_row(row: str, tok: TextTokenizer, data, args, trained: dict) -> tuple:
         name, overrides = ENCODERS[short]
         torch.manual_seed(0)
         enc, mlm_minutes = create_encoder(name, vocab_size=tok.vocab_size, **overrides), 0.0
+        if enc.pooling == "weighted":
+            enc.set_token_weights(sif_weights(data.inputs, tok.vocab_size, tok.special_ids))
     out = args.out / row.replace(":", "-").replace("+", "-")
     if method_name == "random":
         minutes = 0.0
@@ -212,13 +247,24 @@ def train_row(row: str, tok: TextTokenizer, data, args, trained: dict) -> tuple:
         minutes = train(MaskedLanguageModel(enc), data, views, args, out, args.mlm_steps)
     elif method_name in ("simcse", "mlm+simcse"):
         views = views_by_name(args.views, tok.special_ids, tok.vocab_size, tok.mask_id)
-        steps = args.bag_steps if short.startswith("bag") else args.simcse_steps
         method = SimCSE(enc, args.temperature, pad_id=tok.pad_id)
-        minutes = mlm_minutes + train(method, data, views, args, out, steps)
+        minutes = mlm_minutes + train(method, data, views, args, out, simcse_steps(short, args))
+    elif method_name == "captions":
+        corpus = args.data / "text" / "corpus"
+        pairs = text_dataset(aligned_pairs([corpus / f for f in CAPTIONS]), tok, name="captions")
+        method = SimCSE(enc, args.temperature, pad_id=tok.pad_id)
+        views = views_by_name(["identity"] * 2, tok.special_ids, tok.vocab_size, tok.mask_id)
+        minutes = train(method, pairs, views, args, out, simcse_steps(short, args))
     else:
-        raise ValueError(f"unknown row {row!r}: use tfidf or (random|mlm|simcse|mlm+simcse):E")
+        raise ValueError(
+            f"unknown row {row!r}: use tfidf or (random|mlm|simcse|mlm+simcse|captions):E"
+        )
     trained[row] = (enc, minutes)
     return enc, minutes
+
+
+def simcse_steps(short: str, args) -> int:
+    return args.bag_steps if short.startswith(("bag", "sif")) else args.simcse_steps
 
 
 def embed_sentences(enc, tok: TextTokenizer, sentences: list[str]) -> torch.Tensor:

@@ -3,7 +3,14 @@ import gzip
 import pytest
 import torch
 
-from selfsup.data.text import read_corpus, read_labeled, read_pairs, read_sts, text_dataset
+from selfsup.data.text import (
+    aligned_pairs,
+    read_corpus,
+    read_labeled,
+    read_pairs,
+    read_sts,
+    text_dataset,
+)
 from selfsup.data.tokenizer import train_tokenizer
 
 
@@ -61,3 +68,18 @@ def test_text_dataset_single_and_pairs():
     pairs = text_dataset([["a b c d", "e"], ["a", "e f g"]], tok)
     assert pairs.inputs.shape == (2, 2, 6) and pairs.targets is None
     assert (pairs.inputs[:, :, 0] == tok.cls_id).all()
+
+
+def test_aligned_pairs_pair_lines_of_different_files(tmp_path):
+    files = []
+    for k in range(3):
+        files.append(tmp_path / f"captions.{k}.txt")
+        files[-1].write_text("".join(f"image{i} caption{k}\n" for i in range(20)))
+    first, second = aligned_pairs(files, pairs_per_line=2, seed=0)
+    assert len(first) == len(second) == 40
+    for a, b in zip(first, second, strict=True):
+        assert a.split()[0] == b.split()[0] and a != b  # same line, two different files
+    assert (first, second) == tuple(aligned_pairs(files, pairs_per_line=2, seed=0))
+    (tmp_path / "short.txt").write_text("one line\n")
+    with pytest.raises(ValueError, match="same number of lines"):
+        aligned_pairs([files[0], tmp_path / "short.txt"])

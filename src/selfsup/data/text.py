@@ -8,6 +8,7 @@ tokenizer's pad id). Formats:
   STS pairs  `stsb`: STS Benchmark tab-separated, `line.split("\\t")[4:7]` = score, s1, s2
              `tsv`: `sentence1<TAB>sentence2<TAB>score`
   pairs      `sentence<TAB>positive[<TAB>hard negative]` for supervised SimCSE
+  aligned    K files whose line i describes the same thing (`aligned_pairs`: positive pairs)
   labeled    `sst2`: `<0|1> text`; `trec`: `COARSE:fine question`; `agnews`: CSV with header
              (class index 1-4, title, description); `tsv`: `label<TAB>text` (any label strings)
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import random
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,6 +138,33 @@ def read_pairs(path: str | Path) -> list[list[str]]:
     if len({len(r) for r in rows}) > 1:
         raise ValueError(f"{path}: mixed 2- and 3-column lines")
     return [list(col) for col in zip(*rows, strict=True)]
+
+
+def aligned_pairs(
+    paths: Iterable[str | Path], pairs_per_line: int = 2, seed: int = 0
+) -> list[list[str]]:
+    """Positive pairs from K >= 2 line-aligned files (line i of every file describes the same
+    thing, e.g. the 5 captions per image of Multi30k task 2): for every line, `pairs_per_line`
+    pairs of two different files drawn at random -> [first, second] columns for `text_dataset`.
+
+    No labels are read: the alignment is the corpus's own structure (several captions of one
+    image), as in multi-caption contrastive training.
+    """
+    columns = []
+    for path in paths:
+        with _open_text(Path(path)) as f:
+            columns.append([line.strip() for line in f])
+    if len(columns) < 2 or len({len(c) for c in columns}) > 1:
+        raise ValueError("aligned_pairs needs >= 2 files with the same number of lines")
+    rng = random.Random(seed)
+    first, second = [], []
+    for row in zip(*columns, strict=True):
+        for _ in range(pairs_per_line):
+            i, j = rng.sample(range(len(row)), 2)
+            if row[i] and row[j]:
+                first.append(row[i])
+                second.append(row[j])
+    return [first, second]
 
 
 TREC_CLASSES = ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]

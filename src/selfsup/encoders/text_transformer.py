@@ -22,6 +22,8 @@ from torch import nn
 from selfsup.data.tokenizer import TextTokenizer
 from selfsup.encoders.registry import register_encoder
 
+POOLINGS = ("mean", "cls", "weighted")
+
 
 class SelfAttention(nn.Module):
     def __init__(self, dim: int, heads: int, dropout: float) -> None:
@@ -58,7 +60,10 @@ class TextTransformer(nn.Module):
     """ids (N, L) long -> pooled (N, dim) by `forward`, per token (N, L, dim) by `forward_features`.
 
     pooling: "mean" over non-padding tokens (Reimers & Gurevych 2019 found it better than [CLS]
-    for untuned sentence embeddings) or "cls" (the first token, BERT / SimCSE's choice).
+    for untuned sentence embeddings), "cls" (the first token, BERT / SimCSE's choice) or
+    "weighted": a mean weighted by `token_weights[id]` (a buffer, saved with the model; set it
+    with `set_token_weights`, e.g. to `sif_weights` of the training corpus), Arora et al. 2017.
+    positions: False drops the learned position embedding (with depth=0: a pure bag of words).
     """
 
     def __init__(
@@ -72,14 +77,19 @@ class TextTransformer(nn.Module):
         dropout: float = 0.1,
         pooling: str = "mean",
         pad_id: int = 0,
+        positions: bool = True,
     ) -> None:
         super().__init__()
-        if pooling not in ("mean", "cls"):
-            raise ValueError(f"pooling must be 'mean' or 'cls', got {pooling!r}")
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         self.pad_id, self.pooling, self.num_features = pad_id, pooling, dim
         self.vocab_size, self.max_len = vocab_size, max_len
         self.token_embedding = nn.Embedding(vocab_size, dim)
-        self.position_embedding = nn.Parameter(torch.zeros(1, max_len, dim))
+        # Saved only when used, so checkpoints of mean / cls models keep their keys.
+        weights = torch.ones(vocab_size)
+        self.register_buffer("token_weights", weights, persistent=pooling == "weighted")
+        self.positions = positions  # False: the (frozen, unused) table stays for the state dict
+        self.position_embedding = nn.Parameter(torch.zeros(1, max_len, dim), positions)
         self.drop = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio, dropout) for _ in range(depth))
         self.norm = nn.LayerNorm(dim)
@@ -99,17 +109,30 @@ class TextTransformer(nn.Module):
         if ids.shape[1] > self.max_len:
             raise ValueError(f"sequence length {ids.shape[1]} > max_len {self.max_len}")
         keep = (ids != self.pad_id)[:, None, None, :]
-        x = self.drop(self.token_embedding(ids) + self.position_embedding[:, : ids.shape[1]])
+        x = self.token_embedding(ids)
+        if self.positions:
+            x = x + self.position_embedding[:, : ids.shape[1]]
+        x = self.drop(x)
         for block in self.blocks:
             x = block(x, keep)
         return self.norm(x)
 
     def pool(self, features: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
-        """features: (N, L, D), ids: (N, L) -> (N, D) by mean over non-padding tokens, or [CLS]."""
+        """features: (N, L, D), ids: (N, L) -> (N, D): [CLS], or the (weighted) mean over
+        non-padding tokens."""
         if self.pooling == "cls":
             return features[:, 0]
         keep = (ids != self.pad_id).unsqueeze(-1).to(features.dtype)
-        return (features * keep).sum(1) / keep.sum(1).clamp_min(1.0)
+        if self.pooling == "mean":
+            return (features * keep).sum(1) / keep.sum(1).clamp_min(1.0)
+        w = keep * self.token_weights[ids].unsqueeze(-1).to(features.dtype)
+        return (features * w).sum(1) / w.sum(1).clamp_min(1e-6)
+
+    def set_token_weights(self, weights: torch.Tensor) -> None:
+        """weights: (vocab_size,) >= 0, the per-token weights of `pooling="weighted"`."""
+        if weights.shape != self.token_weights.shape or bool((weights < 0).any()):
+            raise ValueError(f"token weights must be ({self.vocab_size},) and non-negative")
+        self.token_weights.copy_(weights)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """ids: (N, L) long -> (N, dim) pooled sentence embeddings."""
@@ -138,6 +161,22 @@ def text_transformer_small(**kwargs) -> TextTransformer:
 def text_transformer_base(**kwargs) -> TextTransformer:
     """12 layers, d=768, 12 heads (BERT-base, Devlin et al. 2019)."""
     return TextTransformer(**{"dim": 768, "depth": 12, "heads": 12, "max_len": 512, **kwargs})
+
+
+def sif_weights(
+    ids: torch.Tensor, vocab_size: int, special_ids: torch.Tensor, a: float = 1e-3
+) -> torch.Tensor:
+    """Smooth inverse frequency a / (a + p(w)) (Arora, Liang, Ma 2017, "A simple but
+    tough-to-beat baseline for sentence embeddings"; a = 1e-3 their default).
+
+    ids: (N, L) token ids of the unlabeled training text; p(w) = count of w / count of all
+    non-special tokens. Special tokens (padding, [CLS], [SEP] ...) get weight 0 -> (vocab_size,).
+    """
+    counts = torch.bincount(ids.flatten(), minlength=vocab_size).double()
+    counts[special_ids] = 0
+    weights = a / (a + counts / counts.sum().clamp_min(1.0))
+    weights[special_ids] = 0
+    return weights.float()
 
 
 @torch.no_grad()
