@@ -7,7 +7,6 @@ section is checked in test_report.py (its sections equal SECTIONS exactly).
 """
 
 import shutil
-from html.parser import HTMLParser
 
 import numpy as np
 import pytest
@@ -16,29 +15,9 @@ from selfsup.cli import main
 from selfsup.config import load_config
 from selfsup.report.html import SECTIONS
 from selfsup.run import pretrain
+from tests.report.page import parse_report
 
 pytestmark = pytest.mark.slow
-
-
-class _Page(HTMLParser):
-    """Section ids and (section, src) of every image."""
-
-    def __init__(self):
-        super().__init__()
-        self.sections, self.images = [], []
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "section":
-            self.sections.append(attrs["id"])
-        if tag == "img":
-            self.images.append((self.sections[-1], attrs["src"]))
-
-
-def _parse(path) -> _Page:
-    page = _Page()
-    page.feed(path.read_text())
-    return page
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +43,7 @@ def mae_run(tmp_path_factory):
 
 
 def _assert_reconstructions(run_dir) -> None:
-    page = _parse(run_dir / "report.html")
+    page = parse_report(run_dir / "report.html")
     at = SECTIONS.index("views") + 1
     assert page.sections == [*SECTIONS[:at], "reconstructions", *SECTIONS[at:]]
     srcs = [src for sid, src in page.images if sid == "reconstructions"]

@@ -6,7 +6,6 @@ maps ≈ 15 s, regenerating the report ≈ 8 s.
 
 import json
 import shutil
-from html.parser import HTMLParser
 
 import pytest
 
@@ -14,28 +13,11 @@ from selfsup.cli import main
 from selfsup.config import load_config
 from selfsup.report.html import SECTIONS
 from selfsup.run import pretrain
+from tests.report.page import parse_report
 
 pytestmark = pytest.mark.slow
 
 PNGS = ("curves", "knn", "health", "similarity", "embedding_map", "retrieval", "views")
-
-
-class _Sections(HTMLParser):
-    """Collects section ids, images (and whether they are embedded) and table cells."""
-
-    def __init__(self):
-        super().__init__()
-        self.sections, self.images, self.text = [], [], []
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        if tag == "section":
-            self.sections.append(attrs["id"])
-        if tag == "img":
-            self.images.append((self.sections[-1], attrs["src"]))
-
-    def handle_data(self, data):
-        self.text.append(data)
 
 
 @pytest.fixture(scope="module")
@@ -55,14 +37,8 @@ def run_dir(tmp_path_factory):
     return out
 
 
-def _parse(path) -> _Sections:
-    p = _Sections()
-    p.feed(path.read_text())
-    return p
-
-
 def test_report_has_every_section_with_embedded_pictures(run_dir):
-    page = _parse(run_dir / "report.html")
+    page = parse_report(run_dir / "report.html")
     assert page.sections == list(SECTIONS)  # no "reconstructions": that is MAE's
     assert not (run_dir / "report" / "reconstructions.png").exists()
     with_image = {s for s, src in page.images}
@@ -89,7 +65,7 @@ def test_report_cli_regenerates_from_the_folder_alone(run_dir, capsys):
     (run_dir / "report.html").unlink()
     shutil.rmtree(run_dir / "report")
     assert main(["report", str(run_dir)]) == 0
-    assert _parse(run_dir / "report.html").sections == list(SECTIONS)
+    assert parse_report(run_dir / "report.html").sections == list(SECTIONS)
     assert main(["report", str(run_dir / "missing")]) == 2
     assert "not a run folder" in capsys.readouterr().err
 
@@ -97,6 +73,6 @@ def test_report_cli_regenerates_from_the_folder_alone(run_dir, capsys):
 def test_report_of_a_bare_folder_explains_missing_sections(tmp_path):
     from selfsup.report.html import write_report
 
-    page = _parse(write_report(tmp_path))
+    page = parse_report(write_report(tmp_path))
     assert page.sections == list(SECTIONS) and page.images == []
     assert "--eval-every" in " ".join(page.text)

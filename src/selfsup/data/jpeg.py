@@ -2,9 +2,10 @@
 
 Measured on 3,000 CIFAR-10 JPEGs, one thread: PIL 2.44 s, `decode_jpeg` on a list 0.44 s
 (5.6x), and pixel-identical (max difference 0). A whole folder (CIFAR-10 test, 10,000 JPEGs,
-4 threads, loaded machine, side by side): 4.3-5.6 s with PIL, 1.8-2.0 s batched, equal tensors. Files it cannot decode, and images that need a
-resize (kept on PIL's resize so the pixels do not depend on the path), return None: the
-caller decodes those with PIL, which also names the file in its error.
+4 threads, loaded machine, side by side): 4.3-5.6 s with PIL, 1.8-2.0 s batched, equal
+tensors. Files it cannot decode, and images that need a resize (kept on PIL's resize so the
+pixels do not depend on the path), return None: the caller decodes those with PIL, which also
+names the file in its error.
 
 torchvision 0.29 deprecates its image decoders in favour of TorchCodec (not a dependency here):
 where `decode_jpeg` is gone, every file takes the PIL path, only slower.
