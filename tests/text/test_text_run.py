@@ -63,3 +63,13 @@ def test_supervised_pairs_with_hard_negatives(tmp_path):
 def test_unknown_method(corpus):
     with pytest.raises(ValueError, match="mlm"):
         build_text_run("bert", corpus, encoder="text_transformer_tiny", vocab_size=60)
+
+
+def test_weighted_pooling_gets_sif_weights_of_the_data(corpus):
+    run = build_text_run(
+        "simcse", corpus, encoder="text_transformer_tiny", vocab_size=60, pooling="weighted"
+    )
+    w, tok = run.method.backbone.token_weights, run.tokenizer
+    assert torch.all(w[tok.special_ids] == 0)
+    a_id, car_id = (tok.encode([word], 8)[0, 1].item() for word in ("a", "car"))
+    assert w[a_id] < w[car_id] < 1  # "a" is in every sentence, "car" in a third of them
