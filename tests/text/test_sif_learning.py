@@ -13,36 +13,23 @@ Measured here (17 s): plain mean 0.492, SIF 0.662, SIF + 150 caption steps 0.695
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import pytest
 import torch
 
 from selfsup.augment.text_views import TextViews
-from selfsup.data.text import aligned_pairs, load_benchmark, read_corpus, text_dataset
-from selfsup.data.tokenizer import train_tokenizer
-from selfsup.encoders.text_transformer import TextTransformer, encode_sentences, sif_weights
-from selfsup.engine import TrainConfig, fit
-from selfsup.eval.sts import sts_spearman
+from selfsup.data.text import aligned_pairs, text_dataset
+from selfsup.encoders.text_transformer import TextTransformer, sif_weights
+from selfsup.engine import fit
 from selfsup.methods.simcse import SimCSE
+from tests.text.learning import SHARED, short_run, sts_score
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 CORPUS = SHARED / "text" / "corpus"
 
 
-def _score(enc, tok, test) -> float:
-    a, b = (encode_sentences(enc, tok, s) for s in (test.first, test.second))
-    return sts_spearman(a, b, test.scores)
-
-
 @pytest.mark.slow
-def test_sif_pooling_and_caption_positives(tmp_path):
-    if not CORPUS.exists():
-        pytest.skip(f"{CORPUS} is absent: this test needs the shared data beside the repo")
-    sts = {s: load_benchmark("stsb", s, SHARED) for s in ("train", "dev", "test")}
-    text = read_corpus(CORPUS / "multi30k-task1-train.en.gz", max_lines=20000)
-    text += sts["train"].sentences() + sts["dev"].sentences()
-    tok = train_tokenizer(text, vocab_size=4000, max_length=40)
+def test_sif_pooling_and_caption_positives(tmp_path, sts_text):
+    sts, text, tok = sts_text
     torch.manual_seed(0)
     bag = {"vocab_size": tok.vocab_size, "dim": 256, "depth": 0, "positions": False}
     mean, sif = TextTransformer(**bag), TextTransformer(**bag, pooling="weighted")
@@ -52,25 +39,11 @@ def test_sif_pooling_and_caption_positives(tmp_path):
     )
     random_init = copy.deepcopy(sif)
     pairs = aligned_pairs([CORPUS / f"multi30k-task2-train.{i}.en.gz" for i in range(1, 6)], 1)
-    cfg = TrainConfig(
-        steps=150,
-        batch_size=128,
-        optimizer="adamw",
-        lr=1e-3,
-        weight_decay=0.01,
-        warmup_steps=15,
-        channels_last=False,
-        out_dir=str(tmp_path),
-        progress=False,
-        log_every=50,
-        checkpoint_every=10**9,
-    )
+    cfg = short_run(tmp_path, steps=150, batch_size=128, lr=1e-3)
     fit(SimCSE(sif), text_dataset(pairs, tok), TextViews(tok.special_ids), cfg)
 
-    test = sts["test"]
-    scores = {
-        n: _score(e, tok, test) for n, e in [("mean", mean), ("sif", random_init), ("trained", sif)]
-    }
+    encoders = [("mean", mean), ("sif", random_init), ("trained", sif)]
+    scores = {n: sts_score(e, tok, sts["test"]) for n, e in encoders}
     print(f"STS-B test Spearman of raw cosine: {scores}")
     assert scores["sif"] > scores["mean"] + 0.10
     assert scores["trained"] > scores["sif"] + 0.015
