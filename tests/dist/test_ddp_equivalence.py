@@ -29,8 +29,8 @@ from torch import nn
 from selfsup.build import METHODS, build_views
 from selfsup.data.memory import InMemoryDataset
 from selfsup.encoders import create_encoder
+from tests.two_processes import WORLD, run_on_ranks
 
-WORLD = 2
 N = 8  # full batch; each rank holds N / WORLD
 SIZE = 16
 # The papers' head widths (8192-d Barlow Twins, 65536-d DINO) and queues (MoCo 65536, NNCLR
@@ -120,39 +120,16 @@ def _features(rank: int | None) -> torch.Tensor:
     return extract_features(encoder, data, eval_view(SIZE), batch_size=4, precision="fp32")
 
 
-def _worker(rank: int, port: int, out_dir: str) -> None:
-    torch.set_num_threads(1)
-    torch_dist.init_process_group(
-        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD
-    )
-    try:
-        result = {name: _run_or_error(name, rank) for name in IMAGE_METHODS}
-        result["_features"] = _features(rank)
-        torch.save(result, Path(out_dir) / f"rank{rank}.pt")
-    finally:
-        torch_dist.destroy_process_group()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _rank_results(rank: int) -> dict:
+    result = {name: _run_or_error(name, rank) for name in IMAGE_METHODS}
+    result["_features"] = _features(rank)
+    return result
 
 
 @pytest.fixture(scope="module")
-def two_ranks(tmp_path_factory) -> list[dict]:
+def two_ranks() -> list[dict]:
     """Every rank's results, computed once for all parametrized cases (one process launch)."""
-    out = tmp_path_factory.mktemp("ddp")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        # fork: the children reuse the imported torch instead of re-importing it (seconds each).
-        mp.start_processes(
-            _worker, args=(_free_port(), str(out)), nprocs=WORLD, start_method="fork"
-        )
-    finally:
-        torch.set_num_threads(before)
-    return [torch.load(out / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
+    return run_on_ranks(_rank_results)
 
 
 def test_simclr_is_covered():

@@ -8,17 +8,13 @@ full-batch gradient of that slice.
 
 from __future__ import annotations
 
-import socket
-from pathlib import Path
-
 import pytest
 import torch
 import torch.distributed as torch_dist
-import torch.multiprocessing as mp
 
 from selfsup.losses import functional as L
+from tests.two_processes import WORLD, run_on_ranks
 
-WORLD = 2
 N_LOCAL = 5
 DIM = 6
 
@@ -65,33 +61,15 @@ def _loss_and_grads(z_a, z_b, queue, labels, gather: bool) -> dict[str, tuple]:
     return out
 
 
-def _worker(rank: int, port: int, out_dir: str) -> None:
-    torch.set_num_threads(1)
-    torch_dist.init_process_group(
-        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=WORLD
-    )
-    try:
-        z_a, z_b, queue, labels = _inputs()
-        rows = slice(rank * N_LOCAL, (rank + 1) * N_LOCAL)
-        result = _loss_and_grads(z_a[rows], z_b[rows], queue, labels[rows], gather=True)
-        torch.save(result, Path(out_dir) / f"rank{rank}.pt")
-    finally:
-        torch_dist.destroy_process_group()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _rank_result(rank: int) -> dict:
+    z_a, z_b, queue, labels = _inputs()
+    rows = slice(rank * N_LOCAL, (rank + 1) * N_LOCAL)
+    return _loss_and_grads(z_a[rows], z_b[rows], queue, labels[rows], gather=True)
 
 
 @pytest.mark.skipif(not torch_dist.is_available(), reason="torch.distributed unavailable")
-def test_gather_two_processes_equals_full_batch(tmp_path):
-    # fork: the children reuse the imported torch instead of re-importing it (seconds each).
-    mp.start_processes(
-        _worker, args=(_free_port(), str(tmp_path)), nprocs=WORLD, start_method="fork"
-    )
-    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
+def test_gather_two_processes_equals_full_batch():
+    ranks = run_on_ranks(_rank_result)
     z_a, z_b, queue, labels = _inputs()
     full = _loss_and_grads(z_a, z_b, queue, labels, gather=False)
     for name, (loss, grad_a, grad_b) in full.items():
