@@ -23,7 +23,7 @@ from torch import nn
 
 from selfsup import dist
 from selfsup.data.memory import InMemoryDataset
-from selfsup.engine.batches import EpochBatches
+from selfsup.engine.batches import EpochBatches, indices_to
 from selfsup.engine.checkpoint import latest_valid_checkpoint, save_checkpoint, save_encoder
 from selfsup.engine.config import TrainConfig
 from selfsup.engine.metrics import MetricsWriter
@@ -201,7 +201,7 @@ def fit(
         lr = warmup_cosine(step, steps, cfg.peak_lr, warmup, cfg.peak_lr * cfg.min_lr_ratio)
         for g in optimizer.param_groups:
             g["lr"] = lr
-        idx = _to_device(batches.indices(step), inputs.device)
+        idx = indices_to(batches.indices(step), inputs.device)
         x = inputs[idx].to(device, non_blocking=True)
         y = None if targets is None else targets[idx.to(targets.device)]
         out = step_fn(x, y, views, view_gen, device)
@@ -256,15 +256,6 @@ def fit(
         cb.on_end(method, run_dir)
     dist.barrier()
     return TrainResult(run_dir, steps, wall, seen / max(wall, 1e-9), metrics, start)
-
-
-def _to_device(idx: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Batch indices to the data's device without a host sync: a copy from pageable memory
-    waits for the GPU's queue to drain; from pinned memory it is queued (docs/performance.md:
-    removing this and two other per-step syncs took an H100 step from 20.1 k to 21.3 k img/s)."""
-    if device.type == "cpu":
-        return idx
-    return idx.pin_memory().to(device, non_blocking=True)
 
 
 def _forward_step(cfg: TrainConfig, model: nn.Module):

@@ -28,6 +28,7 @@ from torch import nn
 
 from selfsup.augment.pipeline import EvalView, ViewPipeline
 from selfsup.data.memory import InMemoryDataset
+from selfsup.engine.batches import EpochBatches, indices_to
 from selfsup.engine.loop import autocast
 from selfsup.engine.optim import param_groups
 from selfsup.engine.schedule import warmup_cosine
@@ -88,14 +89,14 @@ def finetune(
     steps = max(min_steps, epochs * math.ceil(len(subset) / bs))
     opt, lr = _optimizer(model, optimizer, lr, bs)
     warmup = round(warmup_fraction * steps)
-    aug, g = light_augment(transform), torch.Generator().manual_seed(seed)
+    aug, batches = light_augment(transform), EpochBatches(len(subset), bs, seed)
     view_gen = torch.Generator(device=device).manual_seed(seed)
     inputs, targets = subset.inputs.to(device), subset.targets.to(device)
     model.train()
     for step in range(steps):
         for group in opt.param_groups:
             group["lr"] = warmup_cosine(step, steps, lr, warmup)
-        idx = torch.randperm(len(subset), generator=g)[:bs].to(device)
+        idx = indices_to(batches.indices(step), device)
         x = aug(inputs[idx], generator=view_gen)
         with autocast(device, precision):
             loss = F.cross_entropy(model(x).float(), targets[idx])
