@@ -32,6 +32,7 @@ SHORTCUTS = {
     "precision": "train.precision",
     "seed": "train.seed",
     "eval_every": "eval.every",
+    "workers": "train.workers",
 }
 
 
@@ -74,6 +75,13 @@ def _add_pretrain(sub) -> None:
         action="store_true",
         help="skip unreadable images (counted) instead of failing",
     )
+    p.add_argument(
+        "--stream",
+        action="store_true",
+        help="read the folder file by file (decode + crop in DataLoader workers, the rest of the "
+        "views on the device) instead of decoding it into memory; needs --image-size",
+    )
+    p.add_argument("--workers", type=int, help="DataLoader workers for --stream (default 4)")
     p.add_argument("--no-eval", action="store_true", help="skip the final kNN / linear evaluation")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -115,6 +123,8 @@ def pretrain_config(args):
         overrides.append("train.resume=true")
     if args.skip_bad_files:
         overrides.append("skip_bad_files=true")
+    if args.stream:
+        overrides.append("stream=true")
     if args.no_eval:
         overrides.append("eval.enabled=false")
     if args.no_progress:

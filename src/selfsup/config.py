@@ -50,6 +50,9 @@ class RunConfig:
     image_size: int | None = None  # resize folder images to this side; digits default 16
     data_root: str = "~/.cache/selfsup/datasets"  # where torchvision downloads cifar10
     skip_bad_files: bool = False
+    # Read a folder file by file in `train.workers` DataLoader workers (decode + crop there, the
+    # rest of the views on the device) instead of decoding it into memory; needs image_size.
+    stream: bool = False
     encoder: str = "convnet_small"
     encoder_args: dict = field(default_factory=dict)
     views: str = ""  # view recipe; "" picks the method's paper recipe

@@ -17,6 +17,7 @@ import yaml
 
 from selfsup import dist
 from selfsup.augment import recipes
+from selfsup.augment.split import split_views
 from selfsup.build import (
     METHODS,
     build_method,
@@ -26,6 +27,8 @@ from selfsup.build import (
 )
 from selfsup.config import ConfigError, RunConfig
 from selfsup.data import InMemoryDataset, load_image_data
+from selfsup.data.memory import split_indices
+from selfsup.data.stream import ImageFiles
 from selfsup.encoders import create_encoder
 from selfsup.engine import fit
 from selfsup.engine.batches import EpochBatches
@@ -70,10 +73,18 @@ def pretrain(cfg: RunConfig, log=print) -> dict:
         return pretrain_text(cfg, run_dir, log)
     if cfg.modality != "image":
         raise ConfigError(f"modality={cfg.modality!r}: use image or text")
-    train, test = load_image_data(cfg.data, cfg.image_size, cfg.data_root, cfg.skip_bad_files)
-    size = train.inputs.shape[-1]
-    log(f"data: {train.name} {tuple(train.inputs.shape)}" + (f", test {len(test)}" if test else ""))
-    if train.skipped:
+    files = stream_files(cfg) if cfg.stream else None
+    if files is None or needs_eval_data(cfg):
+        train, test = load_image_data(cfg.data, cfg.image_size, cfg.data_root, cfg.skip_bad_files)
+        size = train.inputs.shape[-1]
+        shape = tuple(train.inputs.shape)
+        log(f"data: {train.name} {shape}" + (f", test {len(test)}" if test else ""))
+    else:  # streaming without evaluation: nothing is decoded up front
+        train = test = None
+        size = cfg.image_size
+    if files is not None:
+        log(f"streaming {len(files)} files from {cfg.data} with {cfg.train.workers} workers")
+    if train is not None and train.skipped:
         log(
             f"skipped {len(train.skipped)} unreadable files (--skip-bad-files): {train.skipped[:5]}"
         )
@@ -84,11 +95,15 @@ def pretrain(cfg: RunConfig, log=print) -> dict:
     method = build_method(cfg.method, encoder, cfg.method_args)
     check_batch_size(cfg.method, method, cfg.train.batch_size, dist.world_size())
     views = build_views(cfg.method, cfg.views, size)
+    source = files if files is not None else train
+    train_views = views
+    if files is not None:  # crops in the workers, the rest of the recipe on the device
+        files.transform, train_views = split_views(views)
     sampler = None
     if METHODS[cfg.method].needs_labels:  # label losses need positives: P x K batches
         sampler = build_sampler(
             cfg.method_args,
-            train.targets,
+            source.targets,
             cfg.train.batch_size,
             cfg.train.seed,
             dist.rank(),
@@ -97,12 +112,13 @@ def pretrain(cfg: RunConfig, log=print) -> dict:
         log(f"sampler: {sampler.classes_per_batch} classes x {sampler.samples_per_class} per batch")
     if dist.is_main():
         write_config(cfg, run_dir)
-    batches = sampler or EpochBatches(len(train), cfg.train.batch_size)
+    batches = sampler or EpochBatches(len(source), cfg.train.batch_size)
     steps = total_steps(cfg.train, batches.steps_per_epoch)[0]
-    callbacks = training_callbacks(cfg, train, test, size, steps)
+    callbacks = training_callbacks(cfg, train, test, size, steps) if train is not None else []
     result = fit(
-        method, train, views, cfg.train, callbacks, run_config=cfg.to_dict(), sampler=sampler
-    )
+        method, source, train_views, cfg.train, callbacks, run_config=cfg.to_dict(),
+        sampler=sampler,
+    )  # fmt: skip
     log(
         f"trained {result.steps} steps in {result.wall_time:.0f} s "
         f"({result.samples_per_second:.0f} samples/s) -> {run_dir}"
@@ -116,14 +132,43 @@ def pretrain(cfg: RunConfig, log=print) -> dict:
     results |= finish_report(cfg, callbacks, encoder, random_encoder, train, test, views, method)
     if "eval" in results and cfg.eval.finetune:
         results["eval"][f"{cfg.method} (trained)"] |= finetune_run(cfg, encoder, train, test, log)
-    if train.skipped:  # repeated at the end so a long run's log does not bury it
-        results["data"] = {"skipped_files": train.skipped}
-        log(f"note: skipped {len(train.skipped)} bad files (--skip-bad-files); see results.json")
+    skipped = (train.skipped if train is not None else []) + (files.skipped if files else [])
+    if skipped:  # repeated at the end so a long run's log does not bury it
+        results["data"] = {"skipped_files": skipped}
+        log(f"note: skipped {len(skipped)} bad files (--skip-bad-files); see results.json")
     if dist.is_main():
         (run_dir / "results.json").write_text(json.dumps(results, indent=2))
         if cfg.eval.report:
             log(f"report: {write_report(run_dir)}")
     return results
+
+
+def stream_files(cfg: RunConfig) -> ImageFiles:
+    """The training split of the folder `cfg.data` as ImageFiles (read by DataLoader workers)."""
+    root = Path(cfg.data)
+    if cfg.data in ("digits", "cifar10") or not root.is_dir():
+        raise ConfigError(
+            f"stream=true reads an image folder, but data={cfg.data!r} is not one: pass a folder "
+            "(digits and cifar10 fit in memory: drop --stream)."
+        )
+    if cfg.image_size is None:
+        raise ConfigError(
+            "stream=true needs image_size (the side of the training views), e.g. --image-size 224"
+        )
+    kw = {"seed": cfg.train.seed, "skip_bad_files": cfg.skip_bad_files}
+    if (root / "train").is_dir():
+        return ImageFiles.from_folder(root / "train", **kw)
+    files = ImageFiles.from_folder(root, **kw)
+    if files.targets is None:
+        return files
+    # The split `load_image_data` makes for evaluation (80/20, seed 0): never train on test images.
+    train_rows, _ = split_indices(len(files), files.targets, 0.2, seed=0)
+    return files.subset(train_rows, f"{files.name}-train")
+
+
+def needs_eval_data(cfg: RunConfig) -> bool:
+    """Whether the run evaluates (or reports on) images held in memory at the view size."""
+    return cfg.eval.enabled or cfg.eval.report or cfg.eval.every > 0
 
 
 def training_callbacks(cfg: RunConfig, train, test, size: int, steps: int) -> list:

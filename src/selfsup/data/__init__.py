@@ -40,7 +40,7 @@ def load_image_data(
         return load_cifar10(Path(root).expanduser() / "cifar10")
     train, test = load_image_splits(spec, image_size, skip_bad_files=skip_bad_files)
     skipped = train.skipped + (test.skipped if test is not None else [])
-    if test is None and train.has_labels:
+    if test is None and train.has_labels:  # run.stream_files makes the same split of the files
         train, test = stratified_split(train, 0.2, seed=0)
     train.skipped = skipped  # every file skipped under `spec` (both splits), for the run's report
     return train, test

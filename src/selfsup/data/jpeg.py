@@ -39,7 +39,9 @@ def decode_jpegs(paths: list[Path], size: int | None) -> list[np.ndarray | None]
         return [None] * len(paths)
     raw = [torch.frombuffer(bytearray(p.read_bytes()), dtype=torch.uint8) for p in paths]
     try:
-        images = decode_jpeg(raw, mode=ImageReadMode.RGB)
+        with warnings.catch_warnings():  # the import's deprecation notice, again per call
+            warnings.simplefilter("ignore", DeprecationWarning)
+            images = decode_jpeg(raw, mode=ImageReadMode.RGB)
     except RuntimeError:  # one bad file fails the list: decode one by one
         images = [_decode_one(r) for r in raw]
     return [_keep(im, size) for im in images]

@@ -65,11 +65,19 @@ def stratified_split(
     ds: InMemoryDataset, test_fraction: float, seed: int = 0
 ) -> tuple[InMemoryDataset, InMemoryDataset]:
     """Split per class (or uniformly without labels) into (train, test) with a fixed seed."""
+    train, test = split_indices(len(ds), ds.targets, test_fraction, seed)
+    return ds.subset(train, f"{ds.name}-train"), ds.subset(test, f"{ds.name}-test")
+
+
+def split_indices(
+    n: int, targets: torch.Tensor | None, test_fraction: float, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train, test) sorted long indices of `stratified_split`, for any dataset of n samples."""
     g = torch.Generator().manual_seed(seed)
     groups = (
-        [torch.arange(len(ds))]
-        if ds.targets is None
-        else [(ds.targets == c).nonzero().flatten() for c in ds.targets.unique()]
+        [torch.arange(n)]
+        if targets is None
+        else [(targets == c).nonzero().flatten() for c in targets.unique()]
     )
     train_idx, test_idx = [], []
     for idx in groups:
@@ -77,9 +85,7 @@ def stratified_split(
         n_test = round(len(idx) * test_fraction)
         test_idx.append(idx[:n_test])
         train_idx.append(idx[n_test:])
-    train = torch.cat(train_idx).sort().values
-    test = torch.cat(test_idx).sort().values
-    return ds.subset(train, f"{ds.name}-train"), ds.subset(test, f"{ds.name}-test")
+    return torch.cat(train_idx).sort().values, torch.cat(test_idx).sort().values
 
 
 def class_subset(ds: InMemoryDataset, per_class: int, seed: int = 0) -> InMemoryDataset:

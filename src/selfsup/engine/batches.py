@@ -53,3 +53,74 @@ def indices_to(idx: torch.Tensor, device: torch.device) -> torch.Tensor:
     if device.type == "cpu":
         return idx
     return idx.pin_memory().to(device, non_blocking=True)
+
+
+class MemoryBatches:
+    """Batches of an in-memory dataset: one index operation on data moved to the device once.
+
+    next(step) -> (inputs (B, ...) on `device`, targets (B,) or None, B).
+    """
+
+    def __init__(self, train, batches: EpochBatches, device: torch.device) -> None:
+        self.batches, self.device = batches, device
+        self.inputs = train.inputs.to(device) if device.type != "cpu" else train.inputs
+        self.targets = None if train.targets is None else train.targets.to(device)
+
+    def next(self, step: int) -> tuple[torch.Tensor, torch.Tensor | None, int]:
+        idx = indices_to(self.batches.indices(step), self.inputs.device)
+        x = self.inputs[idx].to(self.device, non_blocking=True)
+        y = None if self.targets is None else self.targets[idx.to(self.targets.device)]
+        return x, y, len(idx)
+
+
+class _StepKeys:
+    """Batch sampler for a DataLoader: step s's indices, each paired with s (the crop seed key)."""
+
+    def __init__(self, batches: EpochBatches, start: int, steps: int) -> None:
+        self.batches, self.start, self.steps = batches, start, steps
+
+    def __iter__(self):
+        for step in range(self.start, self.steps):
+            yield [(i, step) for i in self.batches.indices(step).tolist()]
+
+    def __len__(self) -> int:
+        return self.steps - self.start
+
+
+def _collate(samples: list) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """[(crops, target, index)] -> ([(B, C, s_k, s_k) per view], targets (B,))."""
+    views = [torch.stack(v) for v in zip(*(s[0] for s in samples), strict=True)]
+    return views, torch.tensor([s[1] for s in samples])
+
+
+class StreamBatches:
+    """Batches read from files by DataLoader workers (`data.stream.ImageFiles`).
+
+    The same indices as `EpochBatches` gives the in-memory path, step by step; the workers
+    decode and crop (the dataset's transform), the batch arrives pinned and is copied without
+    blocking. next(step) must be called for consecutive steps from `start`.
+    next(step) -> (list of per-view tensors on `device`, targets (B,) or None, B).
+    """
+
+    def __init__(
+        self, train, batches: EpochBatches, device: torch.device, start: int, steps: int,
+        workers: int,
+    ) -> None:  # fmt: skip
+        from torch.utils.data import DataLoader
+
+        self.device, self.labeled = device, train.targets is not None
+        loader = DataLoader(
+            train,
+            batch_sampler=_StepKeys(batches, start, steps),
+            num_workers=workers,
+            collate_fn=_collate,
+            pin_memory=device.type == "cuda",
+            prefetch_factor=4 if workers else None,  # a step's worth of decoding can straggle
+        )
+        self._it = iter(loader)
+
+    def next(self, step: int) -> tuple[list[torch.Tensor], torch.Tensor | None, int]:
+        views, y = next(self._it)
+        views = [v.to(self.device, non_blocking=True) for v in views]
+        y = y.to(self.device, non_blocking=True) if self.labeled else None
+        return views, y, len(views[0])

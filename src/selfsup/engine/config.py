@@ -41,6 +41,7 @@ class TrainConfig:
     grad_clip: float | None = None
     sync_bn: bool = False
     compile: bool = False  # torch.compile the backbone (pays off on GPU for long runs)
+    workers: int = 4  # DataLoader workers when images are read from files (ImageFiles)
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("sgd", "lars", "adamw"):

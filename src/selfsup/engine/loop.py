@@ -23,7 +23,8 @@ from torch import nn
 
 from selfsup import dist
 from selfsup.data.memory import InMemoryDataset
-from selfsup.engine.batches import EpochBatches, indices_to
+from selfsup.data.stream import ImageFiles
+from selfsup.engine.batches import EpochBatches, MemoryBatches, StreamBatches
 from selfsup.engine.checkpoint import latest_valid_checkpoint, save_checkpoint, save_encoder
 from selfsup.engine.config import TrainConfig
 from selfsup.engine.metrics import MetricsWriter
@@ -34,7 +35,8 @@ from selfsup.methods.base import Method, StepOutput
 Views = Callable[..., list[torch.Tensor]]
 # Leaf keys of the run config (any section) that may change between a run and its resume.
 RESUME_FREE_KEYS = {
-    "resume", "progress", "log_every", "device", "checkpoint_every", "keep_checkpoints", "out_dir"
+    "resume", "progress", "log_every", "device", "checkpoint_every", "keep_checkpoints", "out_dir",
+    "workers",
 }  # fmt: skip
 
 
@@ -144,7 +146,7 @@ def cpu_has_fast_bf16() -> bool:
 
 def fit(
     method: Method,
-    train: InMemoryDataset,
+    train: InMemoryDataset | ImageFiles,
     views: Views,
     cfg: TrainConfig,
     callbacks: Sequence[Callback] = (),
@@ -153,6 +155,9 @@ def fit(
 ) -> TrainResult:
     """Train `method` on `train` with `views` made per batch; return where and how it went.
 
+    train: an InMemoryDataset (indexed on the device; views(x (B, C, H, W), generator)) or
+    ImageFiles (read by `cfg.workers` DataLoader workers, which apply its transform; views then
+    gets that transform's list of per-view batches, e.g. `augment.split.PrecroppedViews`).
     run_config: the resolved configuration saved with every checkpoint; `cfg.resume` refuses a
     checkpoint whose saved config differs on any key outside RESUME_FREE_KEYS.
     sampler: batch index source (default `EpochBatches`; e.g. a class-balanced P x K sampler).
@@ -184,8 +189,10 @@ def fit(
     view_gen = torch.Generator(device=device).manual_seed(cfg.seed * 7919 + dist.rank())
 
     start = _maybe_resume(cfg, run_dir, run_config, method, optimizer, scaler, view_gen)
-    inputs = train.inputs.to(device) if device.type != "cpu" else train.inputs
-    targets = None if train.targets is None else train.targets.to(device)
+    if isinstance(train, ImageFiles):
+        source = StreamBatches(train, batches, device, start, steps, cfg.workers)
+    else:
+        source = MemoryBatches(train, batches, device)
     writer = MetricsWriter(run_dir, enabled=main, resume_step=start)
     if cfg.compile:  # in place: state_dict keys stay those of the plain module
         method.backbone.compile()
@@ -201,9 +208,7 @@ def fit(
         lr = warmup_cosine(step, steps, cfg.peak_lr, warmup, cfg.peak_lr * cfg.min_lr_ratio)
         for g in optimizer.param_groups:
             g["lr"] = lr
-        idx = indices_to(batches.indices(step), inputs.device)
-        x = inputs[idx].to(device, non_blocking=True)
-        y = None if targets is None else targets[idx.to(targets.device)]
+        x, y, n = source.next(step)
         out = step_fn(x, y, views, view_gen, device)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(out.loss).backward()
@@ -214,7 +219,7 @@ def fit(
         scaler.update()
         method.after_step(step, steps)
         bad |= ~torch.isfinite(out.loss.detach())
-        seen += len(idx) * dist.world_size()
+        seen += n * dist.world_size()
         bar.update(1)
 
         is_last = step + 1 == steps

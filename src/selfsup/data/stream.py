@@ -1,0 +1,126 @@
+"""An image folder read file by file, for folders too large to decode into memory.
+
+`load_image_folder` decodes a folder once into one uint8 tensor (CIFAR-10: 150 MB). A folder of
+full-size photos does not fit that way (ImageNet's 1.28 M images are ~110 kB each as uint8 at
+224 px). `ImageFiles` keeps only the file list: DataLoader workers decode each image and apply
+a per-image `transform` (for training: the views' random resized crops, `augment/split.py`),
+and the rest of the augmentation runs batched on the training device.
+
+Every crop is drawn from a generator seeded by (seed, key, index), where the engine passes the
+step as key: the crops of step s do not depend on the number of workers or processes, and a
+resumed run reads exactly the crops an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from selfsup.data.folder import BadImageError, decode_image, list_images
+
+try:
+    with warnings.catch_warnings():  # torchvision 0.29's notice is about a future release
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from torchvision.io import ImageReadMode
+        from torchvision.io import decode_image as tv_decode_image
+except ImportError:  # a torchvision without image decoders: PIL decodes everything
+    tv_decode_image = None
+
+# Formats torchvision's decoder reads (libjpeg-turbo, libpng, giflib, libwebp); the rest: PIL.
+_TV_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
+Transform = Callable[[torch.Tensor, torch.Generator], list[torch.Tensor]]
+
+
+def read_image(path: Path) -> torch.Tensor:
+    """One file -> uint8 (3, H, W) RGB; the error names the file (BadImageError)."""
+    if tv_decode_image is not None and path.suffix.lower() in _TV_SUFFIXES:
+        data = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8)
+        try:
+            with warnings.catch_warnings():  # the same notice, on every call
+                warnings.simplefilter("ignore", DeprecationWarning)
+                return tv_decode_image(data, mode=ImageReadMode.RGB)
+        except RuntimeError:
+            pass  # PIL reads some files libjpeg refuses, and otherwise names the problem
+    return torch.tensor(decode_image(path, None)).permute(2, 0, 1).contiguous()
+
+
+def sample_seed(seed: int, key: int, index: int) -> int:
+    """A 63-bit seed for sample `index` at `key` (the step): ints hash the same in every process."""
+    return hash((seed, key, index)) & (2**63 - 1)
+
+
+@dataclass
+class ImageFiles:
+    """Images read from `files` on access. `ds[(i, key)] -> (transform(image), target or -1, i)`.
+
+    transform(image (3, H, W) uint8, generator) -> list of tensors (e.g. `WorkerCrops`); None
+    returns [image]. skip_bad_files: an unreadable file is replaced by the next readable one
+    (recorded in `skipped` of that worker) instead of stopping the run.
+    """
+
+    files: list[Path]
+    targets: torch.Tensor | None = None
+    classes: list[str] | None = None
+    name: str = ""
+    transform: Transform | None = None
+    seed: int = 0
+    skip_bad_files: bool = False
+    skipped: list[str] = field(default_factory=list, repr=False)
+
+    @classmethod
+    def from_folder(cls, root: str | Path, **kw) -> ImageFiles:
+        """The layouts of `load_image_folder` (class sub-folders, or flat + labels.csv)."""
+        root = Path(root)
+        files, labels, classes = list_images(root)
+        targets = None if labels is None else torch.tensor(labels)
+        return cls(files, targets, classes, name=root.name, **kw)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def subset(self, indices: torch.Tensor, name: str | None = None) -> ImageFiles:
+        """The files at `indices` (N',) long, same transform and seed."""
+        rows = indices.tolist()
+        return dataclasses.replace(
+            self,
+            files=[self.files[i] for i in rows],
+            targets=None if self.targets is None else self.targets[indices],
+            name=name or self.name,
+            skipped=[],
+        )
+
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[list[torch.Tensor], int, int]:
+        i, salt = key if isinstance(key, tuple) else (key, 0)
+        image = self._read(i)
+        if self.transform is None:
+            out = [image]
+        else:
+            g = torch.Generator().manual_seed(sample_seed(self.seed, salt, i))
+            out = self.transform(image, g)
+        return out, -1 if self.targets is None else int(self.targets[i]), i
+
+    def _read(self, i: int) -> torch.Tensor:
+        for attempt in range(min(len(self.files), 100)):
+            path = self.files[(i + attempt) % len(self.files)]
+            try:
+                return read_image(path)
+            except BadImageError:
+                if not self.skip_bad_files:
+                    raise
+                self.skipped.append(str(path))
+        raise BadImageError(f"{self.files[i]} and the 99 files after it cannot be decoded.")
+
+    @property
+    def has_labels(self) -> bool:
+        return self.targets is not None
+
+    @property
+    def num_classes(self) -> int:
+        if self.classes is not None:
+            return len(self.classes)
+        return int(self.targets.max()) + 1 if self.targets is not None else 0

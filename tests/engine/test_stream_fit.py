@@ -1,0 +1,63 @@
+"""fit() on files read by DataLoader workers: it trains, and the crops depend only on the step."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from selfsup.augment.split import split_views
+from selfsup.build import build_method, build_views
+from selfsup.data.stream import ImageFiles
+from selfsup.encoders import create_encoder
+from selfsup.engine.checkpoint import list_checkpoints
+from selfsup.engine.config import TrainConfig
+from selfsup.engine.loop import fit
+from tests.data.test_stream import make_folder
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    return make_folder(tmp_path_factory.mktemp("stream") / "f", n_per_class=8)
+
+
+def _fit(folder: Path, out: Path, method: str = "simclr", **train):
+    torch.manual_seed(0)
+    method_obj = build_method(method, create_encoder("convnet_small", width=4), {})
+    crops, device_views = split_views(build_views(method, "", 16))
+    files = ImageFiles.from_folder(folder, transform=crops, seed=0)
+    base = dict(steps=4, batch_size=8, lr=0.1, checkpoint_every=2, log_every=1, workers=0)
+    cfg = TrainConfig(
+        precision="fp32", device="cpu", progress=False, out_dir=str(out), deterministic=True,
+        **{**base, **train},
+    )  # fmt: skip
+    config = {"method": method, "train": {"lr": cfg.lr, "resume": cfg.resume}}
+    return fit(method_obj, files, device_views, cfg, run_config=config)
+
+
+def test_streaming_fit_trains_and_workers_do_not_change_the_result(folder, tmp_path):
+    a = _fit(folder, tmp_path / "w0", workers=0)
+    _fit(folder, tmp_path / "w2", workers=2)
+    assert a.steps == 4 and torch.isfinite(torch.tensor(a.last_metrics["loss"]))
+    enc = "encoder.safetensors"
+    assert (tmp_path / "w0" / enc).read_bytes() == (tmp_path / "w2" / enc).read_bytes()
+    assert a.samples_per_second > 0
+
+
+def test_streaming_resume_equals_uninterrupted(folder, tmp_path):
+    _fit(folder, tmp_path / "full", steps=6)
+    _fit(folder, tmp_path / "part", steps=6, checkpoint_every=1, keep_checkpoints=9)
+    for step, path in list_checkpoints(tmp_path / "part"):
+        if step > 3:
+            path.unlink()
+    (tmp_path / "part" / "encoder.safetensors").unlink()
+    result = _fit(folder, tmp_path / "part", steps=6, resume=True, workers=2)
+    assert result.resumed_from == 3
+    full = (tmp_path / "full" / "encoder.safetensors").read_bytes()
+    assert (tmp_path / "part" / "encoder.safetensors").read_bytes() == full
+
+
+def test_streaming_passes_labels_to_label_methods(folder, tmp_path):
+    result = _fit(folder, tmp_path / "supcon", method="supcon", steps=2)
+    assert torch.isfinite(torch.tensor(result.last_metrics["loss"]))
