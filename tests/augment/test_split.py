@@ -81,3 +81,29 @@ def test_split_views_keeps_every_views_crop_and_refuses_eval_views():
         split_views(MultiView([EvalView(16)]))
     with pytest.raises(ValueError, match="crops per image"):
         device([torch.zeros(2, 3, 24, 24, dtype=torch.uint8)], None)
+
+
+def test_scalar_box_sampler_agrees_with_the_batched_one():
+    """Same uniforms -> same box (up to a pixel where float32 and float64 round apart)."""
+    from selfsup.augment import crop
+
+    g = torch.Generator().manual_seed(0)
+    n, h, w = 2000, 37, 53
+    u = torch.rand(n, crop.ATTEMPTS, 2, generator=g)
+    off = torch.rand(n, 2, generator=g)
+    draws = iter([u, off])
+    real_rand = torch.rand
+    try:  # feed both samplers the same uniforms
+        torch.rand = lambda *a, **k: next(draws)
+        batched = crop.sample_crop_boxes(n, h, w, (0.08, 1.0), (3 / 4, 4 / 3))
+    finally:
+        torch.rand = real_rand
+    flat = torch.cat([u.flatten(1), off], dim=1).tolist()
+    scalar = torch.tensor(
+        [crop.sample_crop_box(h, w, (0.08, 1.0), (3 / 4, 4 / 3), r) for r in flat]
+    )
+    diff = (scalar - batched).abs()
+    assert diff.max() <= 1 and (diff.sum(1) > 0).float().mean() < 0.01
+    # the fallback: no attempt fits a 1:10 strip with ratios near 1 -> centre crop
+    box = crop.sample_crop_box(10, 100, (0.9, 1.0), (3 / 4, 4 / 3), [0.5] * 22)
+    assert box == (0, 43, 10, 13)

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from selfsup.augment.crop import sample_crop_boxes
+from selfsup.augment.crop import ATTEMPTS, sample_crop_box
 from selfsup.augment.pipeline import MultiView, ViewPipeline
 
 
@@ -34,7 +34,7 @@ class WorkerCrops:
     """The crop half of a recipe: one random resized crop per view of one decoded image.
 
     __call__(image (C, H, W) uint8, generator) -> list of (C, size_k, size_k) uint8, one per view.
-    Boxes are drawn like `ViewPipeline`'s (Inception crops, `sample_crop_boxes`). The resize
+    Boxes are drawn like `ViewPipeline`'s (Inception crops, `sample_crop_box`). The resize
     antialiases: a crop of a full-size photo is usually shrunk several times, and without
     antialiasing it aliases (torchvision's tensor `RandomResizedCrop` antialiases too).
     """
@@ -44,16 +44,17 @@ class WorkerCrops:
 
     def __call__(self, image: Tensor, generator: torch.Generator | None = None) -> list[Tensor]:
         _, h, w = image.shape
+        draws = torch.rand(len(self.specs), 2 * ATTEMPTS + 2, generator=generator).tolist()
         crops = []
-        for spec in self.specs:
-            box = sample_crop_boxes(1, h, w, spec.scale, spec.ratio, generator=generator)
-            top, left, ch, cw = box[0].tolist()
-            patch = image[None, :, top : top + ch, left : left + cw].float()
+        for spec, u in zip(self.specs, draws, strict=True):
+            top, left, ch, cw = sample_crop_box(h, w, spec.scale, spec.ratio, u)
+            patch = image[None, :, top : top + ch, left : left + cw]
             if (ch, cw) != (spec.size, spec.size):
+                # torch's uint8 kernel: 2x faster than via float (218 vs 420 us from 300x400).
                 patch = F.interpolate(
                     patch, (spec.size, spec.size), mode="bilinear", antialias=True
                 )
-            crops.append(patch[0].round_().clamp_(0, 255).to(torch.uint8))
+            crops.append(patch[0])
         return crops
 
     def __repr__(self) -> str:
