@@ -61,3 +61,28 @@ def test_streaming_resume_equals_uninterrupted(folder, tmp_path):
 def test_streaming_passes_labels_to_label_methods(folder, tmp_path):
     result = _fit(folder, tmp_path / "supcon", method="supcon", steps=2)
     assert torch.isfinite(torch.tensor(result.last_metrics["loss"]))
+
+
+def test_ranks_read_the_halves_of_the_single_process_batch(folder):
+    """Under DDP each rank reads its rows of the global batch with the same crops: together
+    they hold exactly the crops one process reads (crops are seeded by step and file)."""
+    from selfsup.engine.batches import EpochBatches, StreamBatches
+
+    crops, _ = split_views(build_views("simclr", "", 16))
+    files = ImageFiles.from_folder(folder, transform=crops, seed=3)
+    cpu = torch.device("cpu")
+
+    def read(rank: int, world: int) -> list:
+        batches = EpochBatches(len(files), 8, seed=1, rank=rank, world=world)
+        source = StreamBatches(files, batches, cpu, 1, 3, workers=1)
+        return [source.next(step) for step in (1, 2)]
+
+    one = read(0, 1)
+    halves = [read(r, 2) for r in range(2)]
+    for step in range(2):
+        views, y, n = one[step]
+        assert n == 8 and y.shape == (8,)
+        for v, view in enumerate(views):
+            both = torch.cat([halves[r][step][0][v] for r in range(2)])
+            assert torch.equal(both, view) and view.dtype == torch.uint8
+        assert torch.equal(torch.cat([halves[r][step][1] for r in range(2)]), y)
