@@ -11,10 +11,11 @@ medians), SimCLR with the same encoder, head, batch, views, temperature and opti
 (`throughput.py`'s settings):
 - memory: `selfsup.engine.fit` on the folder decoded into memory beforehand (not timed), at the
   view size: the reference for a folder that fits;
-- stream: `fit` on `ImageFiles` (`--workers` DataLoader workers decode and crop each file; flip,
+- stream: `fit` on `ImageFiles` (`--workers` DataLoader workers, default as `selfsup pretrain
+  --stream`: 0 on 2 cores, i.e. the training process itself, decode and crop each file; flip,
   colour jitter, grayscale and normalization batched on the device): what `--stream` runs;
 - lightly: lightly 1.6's documented step on the folder (`LightlyDataset` + `SimCLRTransform` in a
-  DataLoader with the same workers, two forwards, `NTXentLoss`);
+  DataLoader with `--lightly-workers`, two forwards, `NTXentLoss`);
 and the loaders alone (views ready for the model, no model): stream vs lightly.
 One measurement is one pass over the folder (an epoch), workers' start included.
 """
@@ -39,6 +40,7 @@ from selfsup.data import load_image_folder
 from selfsup.data.stream import ImageFiles
 from selfsup.engine import TrainConfig, fit
 from selfsup.engine.batches import EpochBatches, StreamBatches
+from selfsup.engine.config import default_workers
 from selfsup.engine.loop import autocast
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10-jpg.tar.gz"
@@ -122,7 +124,11 @@ def _lightly_loader(args, root: Path):
     transform = SimCLRTransform(input_size=args.size, cj_strength=0.5, gaussian_blur=0.0)
     dataset = LightlyDataset(input_dir=str(root), transform=transform)
     return torch.utils.data.DataLoader(
-        dataset, batch_size=args.batch, shuffle=True, drop_last=True, num_workers=args.workers
+        dataset,
+        batch_size=args.batch,
+        shuffle=True,
+        drop_last=True,
+        num_workers=args.lightly_workers,
     )
 
 
@@ -173,7 +179,10 @@ def main() -> None:
     ap.add_argument("--encoder", default="resnet18_cifar_w4")
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--steps", type=int, default=8, help="steps per epoch (folder size / batch)")
-    ap.add_argument("--workers", type=int, default=2, help="DataLoader workers (stream, lightly)")
+    ap.add_argument(
+        "--workers", type=int, default=default_workers(), help="ours (default as `--stream`)"
+    )
+    ap.add_argument("--lightly-workers", type=int, default=2, help="lightly's DataLoader workers")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
     ap.add_argument("--precision", default="bf16", choices=["fp32", "bf16"])
@@ -188,6 +197,7 @@ def main() -> None:
     print(
         f"folder={root} ({len(memory)} JPEGs, {args.side} px) views={args.size} px "
         f"encoder={args.encoder} batch={args.batch}x2 workers={args.workers} "
+        f"(lightly {args.lightly_workers}) "
         f"threads={torch.get_num_threads()} precision={args.precision} lightly={use_lightly}"
     )
     files = ImageFiles.from_folder(root)

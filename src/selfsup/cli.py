@@ -81,7 +81,11 @@ def _add_pretrain(sub) -> None:
         help="read the folder file by file (decode + crop in DataLoader workers, the rest of the "
         "views on the device) instead of decoding it into memory; needs --image-size",
     )
-    p.add_argument("--workers", type=int, help="DataLoader workers for --stream (default 4)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="DataLoader workers for --stream (default: 0 on <= 2 cores, else cores - 1, max 8)",
+    )
     p.add_argument("--no-eval", action="store_true", help="skip the final kNN / linear evaluation")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 

@@ -83,7 +83,7 @@ def pretrain(cfg: RunConfig, log=print) -> dict:
         train = test = None
         size = cfg.image_size
     if files is not None:
-        log(f"streaming {len(files)} files from {cfg.data} with {cfg.train.workers} workers")
+        log(f"streaming {len(files)} files from {cfg.data} with {cfg.train.loader_workers} workers")
     if train is not None and train.skipped:
         log(
             f"skipped {len(train.skipped)} unreadable files (--skip-bad-files): {train.skipped[:5]}"

@@ -86,3 +86,14 @@ def test_ranks_read_the_halves_of_the_single_process_batch(folder):
             both = torch.cat([halves[r][step][0][v] for r in range(2)])
             assert torch.equal(both, view) and view.dtype == torch.uint8
         assert torch.equal(torch.cat([halves[r][step][1] for r in range(2)]), y)
+
+
+def test_default_workers_leave_two_cores_to_the_step(monkeypatch):
+    import os
+
+    from selfsup.engine import config
+
+    for cores, want in ((1, 0), (2, 0), (4, 3), (16, 8)):
+        monkeypatch.setattr(os, "sched_getaffinity", lambda _pid, c=cores: set(range(c)))
+        assert config.default_workers() == want
+    assert TrainConfig(workers=3).loader_workers == 3

@@ -156,8 +156,8 @@ def fit(
     """Train `method` on `train` with `views` made per batch; return where and how it went.
 
     train: an InMemoryDataset (indexed on the device; views(x (B, C, H, W), generator)) or
-    ImageFiles (read by `cfg.workers` DataLoader workers, which apply its transform; views then
-    gets that transform's list of per-view batches, e.g. `augment.split.PrecroppedViews`).
+    ImageFiles (read by `cfg.loader_workers` DataLoader workers, which apply its transform;
+    views then gets that transform's list of per-view batches, e.g. `PrecroppedViews`).
     run_config: the resolved configuration saved with every checkpoint; `cfg.resume` refuses a
     checkpoint whose saved config differs on any key outside RESUME_FREE_KEYS.
     sampler: batch index source (default `EpochBatches`; e.g. a class-balanced P x K sampler).
@@ -190,7 +190,7 @@ def fit(
 
     start = _maybe_resume(cfg, run_dir, run_config, method, optimizer, scaler, view_gen)
     if isinstance(train, ImageFiles):
-        source = StreamBatches(train, batches, device, start, steps, cfg.workers)
+        source = StreamBatches(train, batches, device, start, steps, cfg.loader_workers)
     else:
         source = MemoryBatches(train, batches, device)
     writer = MetricsWriter(run_dir, enabled=main, resume_step=start)
