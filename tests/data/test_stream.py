@@ -61,5 +61,6 @@ def test_bad_file_names_itself_or_is_skipped(tmp_path):
     with pytest.raises(BadImageError, match=r"0\.jpg.*--skip-bad-files"):
         ImageFiles.from_folder(root)[0]
     ds = ImageFiles.from_folder(root, skip_bad_files=True)
-    (image,), _, _ = ds[0]
+    with pytest.warns(UserWarning, match=r"skipped: .*0\.jpg"):
+        (image,), _, _ = ds[0]
     assert torch.equal(image, read_image(root / "a" / "1.jpg")) and ds.skipped == [str(bad)]

@@ -60,7 +60,7 @@ class ImageFiles:
 
     transform(image (3, H, W) uint8, generator) -> list of tensors (e.g. `WorkerCrops`); None
     returns [image]. skip_bad_files: an unreadable file is replaced by the next readable one
-    (recorded in `skipped` of that worker) instead of stopping the run.
+    (a warning naming it, and `skipped` of the process that read it) instead of stopping the run.
     """
 
     files: list[Path]
@@ -109,9 +109,11 @@ class ImageFiles:
             path = self.files[(i + attempt) % len(self.files)]
             try:
                 return read_image(path)
-            except BadImageError:
+            except BadImageError as e:
                 if not self.skip_bad_files:
                     raise
+                # A worker's list dies with it: the warning reaches the log from any process.
+                warnings.warn(f"skipped: {e}", stacklevel=2)
                 self.skipped.append(str(path))
         raise BadImageError(f"{self.files[i]} and the 99 files after it cannot be decoded.")
 
