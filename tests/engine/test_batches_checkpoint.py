@@ -57,3 +57,15 @@ def test_crafted_pickle_is_refused(tmp_path):
     for p in (path, tmp_path / "evil2.pt"):
         with pytest.raises(ValueError, match="weights-only"):
             load_checkpoint(p)
+
+
+def test_data_too_large_for_the_accelerator_stays_on_the_host(monkeypatch):
+    from selfsup.engine import batches as b
+
+    data = torch.zeros(1000, 3, 32, 32, dtype=torch.uint8)  # 3,072,000 bytes
+    cuda = torch.device("cuda", 0)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda d: (8_000_000, 80_000_000))
+    assert b.fits_on(cuda, data)  # 3.1 MB <= half of 8 MB free
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda d: (6_000_000, 80_000_000))
+    assert not b.fits_on(cuda, data)
+    assert b.fits_on(torch.device("cpu"), data)

@@ -58,19 +58,36 @@ def indices_to(idx: torch.Tensor, device: torch.device) -> torch.Tensor:
 class MemoryBatches:
     """Batches of an in-memory dataset: one index operation on data moved to the device once.
 
+    Data larger than half the accelerator's free memory stays on the host: each batch is
+    gathered there, pinned and copied without blocking (the caching host allocator keeps a
+    pinned block until its copy has finished, so the next step cannot overwrite it).
     next(step) -> (inputs (B, ...) on `device`, targets (B,) or None, B).
     """
 
     def __init__(self, train, batches: EpochBatches, device: torch.device) -> None:
         self.batches, self.device = batches, device
-        self.inputs = train.inputs.to(device) if device.type != "cpu" else train.inputs
-        self.targets = None if train.targets is None else train.targets.to(device)
+        on_device = device.type != "cpu" and fits_on(device, train.inputs)
+        self.inputs = train.inputs.to(device) if on_device else train.inputs
+        self.targets = None if train.targets is None else train.targets.to(self.inputs.device)
+        self.pin = device.type == "cuda" and not on_device
 
     def next(self, step: int) -> tuple[torch.Tensor, torch.Tensor | None, int]:
         idx = indices_to(self.batches.indices(step), self.inputs.device)
-        x = self.inputs[idx].to(self.device, non_blocking=True)
-        y = None if self.targets is None else self.targets[idx.to(self.targets.device)]
-        return x, y, len(idx)
+        y = None if self.targets is None else self._to_device(self.targets[idx])
+        return self._to_device(self.inputs[idx]), y, len(idx)
+
+    def _to_device(self, rows: torch.Tensor) -> torch.Tensor:
+        # From pageable memory a copy would wait for the accelerator's queue; pinned, it queues.
+        return (rows.pin_memory() if self.pin else rows).to(self.device, non_blocking=True)
+
+
+def fits_on(device: torch.device, data: torch.Tensor, share: float = 0.5) -> bool:
+    """Whether `data` takes at most `share` of the device's free memory (the rest: the model,
+    its activations and the views). Devices that report no free memory count as fitting."""
+    if device.type != "cuda":
+        return True
+    free, _ = torch.cuda.mem_get_info(device)
+    return data.numel() * data.element_size() <= share * free
 
 
 class _StepKeys:
