@@ -78,12 +78,11 @@ class PrecroppedViews:
     def __call__(self, crops: list[Tensor], generator: torch.Generator | None = None) -> list:
         if len(crops) != len(self.inner):
             raise ValueError(f"{len(crops)} crops per image, but the recipe has {len(self.inner)}")
-        views: list[Tensor | None] = [None] * len(crops)
-        for pipeline, slots in self.inner.groups:
-            batch = torch.cat([crops[i] for i in slots]) if len(slots) > 1 else crops[slots[0]]
-            for slot, view in zip(slots, pipeline(batch, generator).chunk(len(slots)), strict=True):
-                views[slot] = view
-        return views  # type: ignore[return-value]
+
+        def batch_for(slots: list[int]) -> Tensor:
+            return crops[slots[0]] if len(slots) == 1 else torch.cat([crops[i] for i in slots])
+
+        return self.inner.run_groups(batch_for, generator)
 
     def __len__(self) -> int:
         return len(self.inner)

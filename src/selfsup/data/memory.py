@@ -12,8 +12,26 @@ from dataclasses import dataclass, field
 import torch
 
 
+class Labeled:
+    """`has_labels` and `num_classes` of a dataset with `targets` (N,) long or None and
+    `classes` (names) or None."""
+
+    targets: torch.Tensor | None
+    classes: list[str] | None
+
+    @property
+    def has_labels(self) -> bool:
+        return self.targets is not None
+
+    @property
+    def num_classes(self) -> int:
+        if self.classes is not None:
+            return len(self.classes)
+        return int(self.targets.max()) + 1 if self.targets is not None else 0
+
+
 @dataclass
-class InMemoryDataset:
+class InMemoryDataset(Labeled):
     """inputs: (N, ...) tensor; targets: (N,) long or None (unlabeled); classes: label names.
 
     `ds[i] -> (inputs[i], target or -1, i)`.
@@ -39,16 +57,6 @@ class InMemoryDataset:
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int, int]:
         target = -1 if self.targets is None else int(self.targets[i])
         return self.inputs[i], target, i
-
-    @property
-    def has_labels(self) -> bool:
-        return self.targets is not None
-
-    @property
-    def num_classes(self) -> int:
-        if self.classes is not None:
-            return len(self.classes)
-        return int(self.targets.max()) + 1 if self.targets is not None else 0
 
     def subset(self, indices: torch.Tensor, name: str | None = None) -> InMemoryDataset:
         """A new dataset holding rows `indices` (N',) long."""

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 
 from selfsup.data.folder import BadImageError, decode_image, list_images
+from selfsup.data.memory import Labeled
 
 try:
     with warnings.catch_warnings():  # torchvision 0.29's notice is about a future release
@@ -55,7 +56,7 @@ def sample_seed(seed: int, key: int, index: int) -> int:
 
 
 @dataclass
-class ImageFiles:
+class ImageFiles(Labeled):
     """Images read from `files` on access. `ds[(i, key)] -> (transform(image), target or -1, i)`.
 
     transform(image (3, H, W) uint8, generator) -> list of tensors (e.g. `WorkerCrops`); None
@@ -116,13 +117,3 @@ class ImageFiles:
                 warnings.warn(f"skipped: {e}", stacklevel=2)
                 self.skipped.append(str(path))
         raise BadImageError(f"{self.files[i]} and the 99 files after it cannot be decoded.")
-
-    @property
-    def has_labels(self) -> bool:
-        return self.targets is not None
-
-    @property
-    def num_classes(self) -> int:
-        if self.classes is not None:
-            return len(self.classes)
-        return int(self.targets.max()) + 1 if self.targets is not None else 0
