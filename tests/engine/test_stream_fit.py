@@ -97,3 +97,17 @@ def test_default_workers_leave_two_cores_to_the_step(monkeypatch):
         monkeypatch.setattr(os, "sched_getaffinity", lambda _pid, c=cores: set(range(c)))
         assert config.default_workers() == want
     assert TrainConfig(workers=3).loader_workers == 3
+
+
+def test_multicrop_views_of_two_sizes_stream_and_reach_the_device_half(folder):
+    from selfsup.augment.recipes import multicrop_views
+    from selfsup.engine.batches import EpochBatches, StreamBatches
+
+    crops, device_views = split_views(multicrop_views(16, n_local=2))
+    files = ImageFiles.from_folder(folder, transform=crops)
+    source = StreamBatches(files, EpochBatches(len(files), 4), torch.device("cpu"), 0, 1, 0)
+    views, _, n = source.next(0)
+    assert n == 4 and [v.shape[-1] for v in views] == [16, 16, 8, 8]
+    out = device_views(views, torch.Generator().manual_seed(0))
+    assert [tuple(o.shape) for o in out] == [(4, 3, 16, 16)] * 2 + [(4, 3, 8, 8)] * 2
+    assert all(o.dtype == torch.float32 for o in out)
