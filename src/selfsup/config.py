@@ -38,6 +38,9 @@ class EvalConfig:
     health: bool = True  # log emb_std, eff_rank, alignment, uniformity, pos/neg cos (eval.health)
     stop_on_collapse: bool = False  # raise instead of warning when the health metrics collapse
     report: bool = True  # write report.html (+ PNGs) into the run folder at the end
+    # With stream=true: evaluate on at most this many images of each split (a class-stratified
+    # subset, decoded into memory at the view size), so a folder too large for memory stays so.
+    stream_images: int = 50_000
 
 
 @dataclass

@@ -26,7 +26,7 @@ from selfsup.build import (
     check_batch_size,
 )
 from selfsup.config import ConfigError, RunConfig
-from selfsup.data import InMemoryDataset, load_image_data
+from selfsup.data import BadImageError, InMemoryDataset, load_image_data
 from selfsup.data.memory import split_indices
 from selfsup.data.stream import ImageFiles
 from selfsup.encoders import create_encoder
@@ -73,9 +73,16 @@ def pretrain(cfg: RunConfig, log=print) -> dict:
         return pretrain_text(cfg, run_dir, log)
     if cfg.modality != "image":
         raise ConfigError(f"modality={cfg.modality!r}: use image or text")
-    files = stream_files(cfg) if cfg.stream else None
+    files, test_files = stream_files(cfg) if cfg.stream else (None, None)
     if files is None or needs_eval_data(cfg):
-        train, test = load_image_data(cfg.data, cfg.image_size, cfg.data_root, cfg.skip_bad_files)
+        if files is None:
+            train, test = load_image_data(
+                cfg.data, cfg.image_size, cfg.data_root, cfg.skip_bad_files
+            )
+        else:  # a bounded subset of each split, decoded at the view size
+            limit = cfg.eval.stream_images
+            train = files.decode(cfg.image_size, limit)
+            test = None if test_files is None else test_files.decode(cfg.image_size, limit)
         size = train.inputs.shape[-1]
         shape = tuple(train.inputs.shape)
         log(f"data: {train.name} {shape}" + (f", test {len(test)}" if test else ""))
@@ -143,8 +150,9 @@ def pretrain(cfg: RunConfig, log=print) -> dict:
     return results
 
 
-def stream_files(cfg: RunConfig) -> ImageFiles:
-    """The training split of the folder `cfg.data` as ImageFiles (read by DataLoader workers)."""
+def stream_files(cfg: RunConfig) -> tuple[ImageFiles, ImageFiles | None]:
+    """(train, test or None) splits of the folder `cfg.data` as ImageFiles: root/train and
+    root/test (or val), else the 80/20 split `load_image_data` makes of a labeled folder."""
     root = Path(cfg.data)
     if cfg.data in ("digits", "cifar10") or not root.is_dir():
         raise ConfigError(
@@ -157,13 +165,23 @@ def stream_files(cfg: RunConfig) -> ImageFiles:
         )
     kw = {"seed": cfg.train.seed, "skip_bad_files": cfg.skip_bad_files}
     if (root / "train").is_dir():
-        return ImageFiles.from_folder(root / "train", **kw)
+        train = ImageFiles.from_folder(root / "train", **kw)
+        test_dir = next((root / n for n in ("test", "val") if (root / n).is_dir()), None)
+        test = None if test_dir is None else ImageFiles.from_folder(test_dir, **kw)
+        if test is not None and test.classes != train.classes:
+            raise BadImageError(
+                f"{test_dir}: class folders {test.classes} differ from {root / 'train'}'s "
+                f"{train.classes}; make them match."
+            )
+        return train, test
     files = ImageFiles.from_folder(root, **kw)
     if files.targets is None:
-        return files
+        return files, None
     # The split `load_image_data` makes for evaluation (80/20, seed 0): never train on test images.
-    train_rows, _ = split_indices(len(files), files.targets, 0.2, seed=0)
-    return files.subset(train_rows, f"{files.name}-train")
+    train_rows, test_rows = split_indices(len(files), files.targets, 0.2, seed=0)
+    return files.subset(train_rows, f"{files.name}-train"), files.subset(
+        test_rows, f"{files.name}-test"
+    )
 
 
 def needs_eval_data(cfg: RunConfig) -> bool:

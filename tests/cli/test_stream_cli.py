@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 import selfsup.run
 from selfsup.cli import main
 from selfsup.config import RunConfig
-from selfsup.data import load_image_data
+from selfsup.data import BadImageError, load_image_data
 from selfsup.run import stream_files
 from tests.data.test_stream import make_folder
 
@@ -18,11 +19,35 @@ FAST += ["--set", "encoder_args.width=4", "--workers", "1"]
 def test_stream_trains_on_the_train_split_only(tmp_path):
     root = make_folder(tmp_path / "f", n_per_class=10)
     cfg = RunConfig(data=str(root), image_size=16, stream=True)
-    files = stream_files(cfg)
+    files, test_files = stream_files(cfg)
     train, test = load_image_data(str(root), 16)
     assert [str(f.relative_to(root)) for f in files.files] == train.sources
-    assert not set(map(str, files.files)) & {str(root / s) for s in test.sources}
+    assert [str(f.relative_to(root)) for f in test_files.files] == test.sources
+    assert not set(map(str, files.files)) & set(map(str, test_files.files))
     assert files.targets.tolist() == train.targets.tolist()
+    # evaluation decodes the same images the in-memory path holds
+    assert torch.equal(files.decode(16).inputs, train.inputs)
+
+
+def test_stream_evaluates_on_a_bounded_stratified_subset(tmp_path):
+    root = tmp_path / "f"
+    make_folder(root / "train", n_per_class=10)
+    make_folder(root / "test", n_per_class=5)
+    cfg = RunConfig(data=str(root), image_size=16, stream=True)
+    files, test_files = stream_files(cfg)
+    assert len(files) == 20 and len(test_files) == 10
+    part = files.decode(16, limit=6)
+    assert part.inputs.shape == (6, 3, 16, 16) and part.targets.bincount().tolist() == [3, 3]
+    assert len(test_files.decode(16, limit=6)) == 6 and part.classes == ["a", "b"]
+
+
+def test_stream_refuses_test_classes_that_differ(tmp_path):
+    root = tmp_path / "f"
+    make_folder(root / "train", n_per_class=2)
+    make_folder(root / "test", n_per_class=2)
+    (root / "test" / "b").rename(root / "test" / "c")
+    with pytest.raises(BadImageError, match="differ"):
+        stream_files(RunConfig(data=str(root), image_size=16, stream=True))
 
 
 def test_stream_run_with_evaluation(tmp_path, capsys):
@@ -31,6 +56,7 @@ def test_stream_run_with_evaluation(tmp_path, capsys):
     assert main([*argv, "--out", str(tmp_path / "r"), *FAST, "--set", "eval.finetune=false"]) == 0
     out = capsys.readouterr().out
     assert "streaming 16 files" in out and "simclr (trained)" in out
+    assert "data: f-train (16, 3, 16, 16), test 4" in out
     assert (tmp_path / "r" / "encoder.safetensors").exists()
 
 

@@ -151,9 +151,25 @@ def load_image_folder(
     key_path = cache / f"{root.name}-{_cache_key(root, files, image_size)}"
     if key_path.with_suffix(".safetensors").exists():
         return _load_cached(key_path, root)
+    ds = decode_files(files, labels, classes, root, image_size, skip_bad_files, workers)
+    if not ds.skipped:  # a partial decode is not cached: the next run should report the skips too
+        _save_cached(key_path, ds)
+    return ds
+
+
+def decode_files(
+    files: list[Path],
+    labels: list[int] | None,
+    classes: list[str] | None,
+    root: Path,
+    image_size: int | None = None,
+    skip_bad_files: bool = False,
+    workers: int = 4,
+) -> InMemoryDataset:
+    """`files` (under `root`; labels per file or None) -> InMemoryDataset (N, 3, S, S) uint8,
+    without the cache; the arguments as `load_image_folder`'s."""
     decoded = _decode_all(files, image_size, skip_bad_files, workers)
     keep = [i for i, a in enumerate(decoded) if a is not None]
-    skipped = [str(files[i]) for i, a in enumerate(decoded) if a is None]
     if not keep:
         raise BadImageError(f"{root}: none of {len(files)} images could be decoded.")
     arrays = [decoded[i] for i in keep]
@@ -165,9 +181,7 @@ def load_image_folder(
         name=root.name,
         sources=[str(files[i].relative_to(root)) for i in keep],
     )
-    ds.skipped = skipped
-    if not skipped:  # a partial decode is not cached: the next run should report the skips too
-        _save_cached(key_path, ds)
+    ds.skipped = [str(files[i]) for i, a in enumerate(decoded) if a is None]
     return ds
 
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import torch
 
-from selfsup.data.folder import BadImageError, decode_image, list_images
-from selfsup.data.memory import Labeled
+from selfsup.data.folder import BadImageError, decode_files, decode_image, list_images
+from selfsup.data.memory import InMemoryDataset, Labeled, split_indices
 
 try:
     with warnings.catch_warnings():  # torchvision 0.29's notice is about a future release
@@ -71,6 +71,7 @@ class ImageFiles(Labeled):
     transform: Transform | None = None
     seed: int = 0
     skip_bad_files: bool = False
+    root: Path | None = None  # the folder the files are under (names in `decode`'s sources)
     skipped: list[str] = field(default_factory=list, repr=False)
 
     @classmethod
@@ -79,7 +80,7 @@ class ImageFiles(Labeled):
         root = Path(root)
         files, labels, classes = list_images(root)
         targets = None if labels is None else torch.tensor(labels)
-        return cls(files, targets, classes, name=root.name, **kw)
+        return cls(files, targets, classes, name=root.name, root=root, **kw)
 
     def __len__(self) -> int:
         return len(self.files)
@@ -94,6 +95,19 @@ class ImageFiles(Labeled):
             name=name or self.name,
             skipped=[],
         )
+
+    def decode(self, size: int, limit: int | None = None) -> InMemoryDataset:
+        """At most `limit` of the files (a class-stratified subset, seed 0) decoded into memory
+        as (N, 3, size, size) uint8 (shorter side resized, centre crop): for evaluation."""
+        rows = torch.arange(len(self))
+        if limit is not None and limit < len(self):
+            rows = split_indices(len(self), self.targets, limit / len(self), seed=0)[1]
+        part = self.subset(rows)
+        labels = None if part.targets is None else part.targets.tolist()
+        root = self.root or Path("/")
+        ds = decode_files(part.files, labels, self.classes, root, size, self.skip_bad_files)
+        ds.name = self.name
+        return ds
 
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[list[torch.Tensor], int, int]:
         i, salt = key if isinstance(key, tuple) else (key, 0)
