@@ -57,7 +57,11 @@ def _add_pretrain(sub) -> None:
     p.add_argument("--method", help="simclr (default) and the other registered methods")
     p.add_argument("--encoder", help="registered encoder name, or timm/<name>")
     p.add_argument("--modality", choices=["image", "text"])
-    p.add_argument("--image-size", type=int, help="resize folder images to this side")
+    p.add_argument(
+        "--image-size",
+        type=int,
+        help="resize folder images to this side (with --stream: the training views' side)",
+    )
     p.add_argument("--epochs", type=float)
     p.add_argument("--steps", type=int, help="train this many steps (overrides --epochs)")
     p.add_argument("--batch-size", type=int, help="global batch size")
