@@ -2,6 +2,8 @@
 
     python benchmarks/stream_folder.py --side 32 --size 32          # CIFAR-10 JPEGs as they are
     python benchmarks/stream_folder.py --side 160 --size 64         # larger JPEGs, 64-px views
+    python benchmarks/stream_folder.py --device cuda --encoder resnet18_cifar --batch 512 \
+        --steps 97 --workers 12 --lightly-workers 12                 # a GPU: the CIFAR train set
 
 The folder: the first `steps x batch` images of the CIFAR-10 JPEG training set
 (../shared/data/cifar10-jpg.tar.gz), re-encoded at `--side` px (JPEG quality 90) when that differs
@@ -80,7 +82,7 @@ def _cfg(args, steps: int) -> TrainConfig:
         momentum=tp.MOMENTUM,
         weight_decay=tp.WEIGHT_DECAY,
         precision=args.precision,
-        device="cpu",
+        device=args.device,
         out_dir=tempfile.mkdtemp(prefix="bench-"),
         progress=False,
         log_every=10**9,
@@ -94,7 +96,7 @@ def fit_rate(args, data) -> float:
     views = simclr_views(args.size)
     if isinstance(data, ImageFiles):
         data.transform, views = split_views(views)
-    method = tp._method(args.encoder, torch.device("cpu"), True)
+    method = tp._method(args.encoder, torch.device(args.device), True)
     fit(method, data, views, _cfg(args, 1))  # warm-up: kernels, allocator
     steps = len(data) // args.batch
     t = time.perf_counter()
@@ -107,12 +109,14 @@ def stream_loader_rate(args, files: ImageFiles) -> float:
     files.transform, views = split_views(simclr_views(args.size))
     batches = EpochBatches(len(files), args.batch)
     steps = batches.steps_per_epoch
-    gen = torch.Generator().manual_seed(0)
+    device = torch.device(args.device)
+    gen = torch.Generator(device=device).manual_seed(0)
     t = time.perf_counter()
-    source = StreamBatches(files, batches, torch.device("cpu"), 0, steps, args.workers)
+    source = StreamBatches(files, batches, device, 0, steps, args.workers)
     for step in range(steps):
         crops, _, _ = source.next(step)
         views(crops, gen)
+    tp._sync(device)
     return steps * args.batch / (time.perf_counter() - t)
 
 
@@ -129,6 +133,7 @@ def _lightly_loader(args, root: Path):
         shuffle=True,
         drop_last=True,
         num_workers=args.lightly_workers,
+        pin_memory=args.device.startswith("cuda"),
     )
 
 
@@ -142,7 +147,8 @@ def lightly_loader_rate(args, root: Path) -> float:
 def lightly_fit_rate(args, root: Path) -> float:
     from lightly.loss import NTXentLoss
 
-    method = tp._method(args.encoder, torch.device("cpu"), True)
+    device = torch.device(args.device)
+    method = tp._method(args.encoder, device, True)
     model = torch.nn.Sequential(method.backbone, method.projector)
     criterion = NTXentLoss(temperature=tp.TEMPERATURE)
     opt = torch.optim.SGD(
@@ -150,8 +156,9 @@ def lightly_fit_rate(args, root: Path) -> float:
     )
 
     def step(views) -> None:
-        x0, x1 = (v.contiguous(memory_format=torch.channels_last) for v in views)
-        with autocast(torch.device("cpu"), args.precision):
+        fmt = torch.channels_last
+        x0, x1 = (v.to(device, non_blocking=True).contiguous(memory_format=fmt) for v in views)
+        with autocast(device, args.precision):
             loss = criterion(model(x0), model(x1))
         loss.backward()
         opt.step()
@@ -163,6 +170,7 @@ def lightly_fit_rate(args, root: Path) -> float:
     for views, _, _ in loader:
         step(views)
         n += len(views[0])
+    tp._sync(device)
     return n / (time.perf_counter() - t)
 
 
@@ -186,6 +194,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave as is)")
     ap.add_argument("--precision", default="bf16", choices=["fp32", "bf16"])
+    ap.add_argument("--device", default="cpu", help="cpu | cuda (views and model there)")
     ap.add_argument("--no-lightly", action="store_true")
     args = ap.parse_args()
     if args.threads:
@@ -198,7 +207,8 @@ def main() -> None:
         f"folder={root} ({len(memory)} JPEGs, {args.side} px) views={args.size} px "
         f"encoder={args.encoder} batch={args.batch}x2 workers={args.workers} "
         f"(lightly {args.lightly_workers}) "
-        f"threads={torch.get_num_threads()} precision={args.precision} lightly={use_lightly}"
+        f"threads={torch.get_num_threads()} precision={args.precision} device={args.device} "
+        f"lightly={use_lightly}"
     )
     files = ImageFiles.from_folder(root)
     runs = {
