@@ -73,28 +73,7 @@ def pretrain(cfg: RunConfig, log=print) -> dict:
         return pretrain_text(cfg, run_dir, log)
     if cfg.modality != "image":
         raise ConfigError(f"modality={cfg.modality!r}: use image or text")
-    files, test_files = stream_files(cfg) if cfg.stream else (None, None)
-    if files is None or needs_eval_data(cfg):
-        if files is None:
-            train, test = load_image_data(
-                cfg.data, cfg.image_size, cfg.data_root, cfg.skip_bad_files
-            )
-        else:  # a bounded subset of each split, decoded at the view size
-            limit = cfg.eval.stream_images
-            train = files.decode(cfg.image_size, limit)
-            test = None if test_files is None else test_files.decode(cfg.image_size, limit)
-        size = train.inputs.shape[-1]
-        shape = tuple(train.inputs.shape)
-        log(f"data: {train.name} {shape}" + (f", test {len(test)}" if test else ""))
-    else:  # streaming without evaluation: nothing is decoded up front
-        train = test = None
-        size = cfg.image_size
-    if files is not None:
-        log(f"streaming {len(files)} files from {cfg.data} with {cfg.train.loader_workers} workers")
-    if train is not None and train.skipped:
-        log(
-            f"skipped {len(train.skipped)} unreadable files (--skip-bad-files): {train.skipped[:5]}"
-        )
+    files, train, test, size = load_run_images(cfg, log)
 
     torch.manual_seed(cfg.train.seed)
     encoder = create_encoder(cfg.encoder, **cfg.encoder_args)
@@ -148,6 +127,30 @@ def pretrain(cfg: RunConfig, log=print) -> dict:
         if cfg.eval.report:
             log(f"report: {write_report(run_dir)}")
     return results
+
+
+def load_run_images(cfg: RunConfig, log=print):
+    """(files to stream or None, train, test, view size): train and test in memory (None when
+    streaming without evaluation); with stream=true a bounded subset of each split."""
+    files, test_files = stream_files(cfg) if cfg.stream else (None, None)
+    train = test = None
+    if files is None:
+        train, test = load_image_data(cfg.data, cfg.image_size, cfg.data_root, cfg.skip_bad_files)
+    elif needs_eval_data(cfg):  # at most eval.stream_images per split, at the view size
+        limit = cfg.eval.stream_images
+        train = files.decode(cfg.image_size, limit)
+        test = None if test_files is None else test_files.decode(cfg.image_size, limit)
+    if train is not None:
+        shape = tuple(train.inputs.shape)
+        log(f"data: {train.name} {shape}" + (f", test {len(test)}" if test else ""))
+    if files is not None:
+        log(f"streaming {len(files)} files from {cfg.data} with {cfg.train.loader_workers} workers")
+    if train is not None and train.skipped:
+        log(
+            f"skipped {len(train.skipped)} unreadable files (--skip-bad-files): {train.skipped[:5]}"
+        )
+    size = cfg.image_size if train is None else train.inputs.shape[-1]
+    return files, train, test, size
 
 
 def stream_files(cfg: RunConfig) -> tuple[ImageFiles, ImageFiles | None]:
