@@ -12,17 +12,15 @@ import numpy as np
 import pytest
 
 from selfsup.cli import main
-from selfsup.config import load_config
 from selfsup.report.html import SECTIONS
-from selfsup.run import pretrain
 from tests.report.page import parse_report
+from tests.report.runs import small_run
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def mae_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("mae")
     overrides = [
         "method=mae",
         "encoder=vit_micro_cifar",
@@ -32,14 +30,10 @@ def mae_run(tmp_path_factory):
         "train.lr=1e-3",
         "train.steps=4",
         "train.batch_size=32",
-        "train.progress=false",
-        "train.device=cpu",
-        f"train.out_dir={out}",
         "eval.linear=false",
         "eval.finetune=false",
     ]
-    pretrain(load_config(None, overrides), log=lambda *a: None)
-    return out
+    return small_run(tmp_path_factory.mktemp("mae"), overrides)
 
 
 def _assert_reconstructions(run_dir) -> None:

@@ -10,10 +10,9 @@ import shutil
 import pytest
 
 from selfsup.cli import main
-from selfsup.config import load_config
 from selfsup.report.html import SECTIONS
-from selfsup.run import pretrain
 from tests.report.page import parse_report
+from tests.report.runs import small_run
 
 pytestmark = pytest.mark.slow
 
@@ -22,19 +21,14 @@ PNGS = ("curves", "knn", "health", "similarity", "embedding_map", "retrieval", "
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("run")
     overrides = [
         "encoder_args={width: 8}",
         "train.steps=12",
         "train.batch_size=64",
         "train.log_every=4",
-        "train.progress=false",
-        "train.device=cpu",
-        f"train.out_dir={out}",
         "eval.every=8",
     ]
-    pretrain(load_config(None, overrides), log=lambda *a: None)
-    return out
+    return small_run(tmp_path_factory.mktemp("run"), overrides)
 
 
 def test_report_has_every_section_with_embedded_pictures(run_dir):

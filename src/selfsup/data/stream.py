@@ -22,31 +22,20 @@ from pathlib import Path
 import torch
 
 from selfsup.data.folder import BadImageError, decode_files, decode_image, list_images
+from selfsup.data.jpeg import decode_file
 from selfsup.data.memory import InMemoryDataset, Labeled, split_indices
 
-try:
-    with warnings.catch_warnings():  # torchvision 0.29's notice is about a future release
-        warnings.simplefilter("ignore", DeprecationWarning)
-        from torchvision.io import ImageReadMode
-        from torchvision.io import decode_image as tv_decode_image
-except ImportError:  # a torchvision without image decoders: PIL decodes everything
-    tv_decode_image = None
-
-# Formats torchvision's decoder reads (libjpeg-turbo, libpng, giflib, libwebp); the rest: PIL.
-_TV_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
 Transform = Callable[[torch.Tensor, torch.Generator], list[torch.Tensor]]
 
 
 def read_image(path: Path) -> torch.Tensor:
-    """One file -> uint8 (3, H, W) RGB; the error names the file (BadImageError)."""
-    if tv_decode_image is not None and path.suffix.lower() in _TV_SUFFIXES:
-        data = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8)
-        try:
-            with warnings.catch_warnings():  # the same notice, on every call
-                warnings.simplefilter("ignore", DeprecationWarning)
-                return tv_decode_image(data, mode=ImageReadMode.RGB)
-        except RuntimeError:
-            pass  # PIL reads some files libjpeg refuses, and otherwise names the problem
+    """One file -> uint8 (3, H, W) RGB; the error names the file (BadImageError).
+
+    torchvision first; PIL reads the other formats and some files libjpeg refuses, and
+    otherwise names the problem."""
+    image = decode_file(path)
+    if image is not None:
+        return image
     return torch.tensor(decode_image(path, None)).permute(2, 0, 1).contiguous()
 
 
