@@ -62,7 +62,8 @@ def _sync(device: torch.device) -> None:
 
 
 CLOCK = "cpu"  # set by --clock
-COMPILE = False  # set by --compile: torch.compile the backbone for the limit and ours
+COMPILE = "none"  # set by --compile: torch.compile the backbone, or the whole step (limit, ours)
+COMPILE_MODE = "default"  # set by --compile-mode
 
 
 def _now() -> float:
@@ -93,6 +94,8 @@ def augment_rates(images: torch.Tensor, device: torch.device, tv_images: int) ->
     x = images.to(device)
     gen = torch.Generator(device=device).manual_seed(0)
     views = simclr_views(x.shape[-1])
+    if COMPILE == "step":
+        views.compile()
     tv = torchvision_transform(x.shape[-1])
     few = x[:tv_images]
 
@@ -119,12 +122,13 @@ def limit_rate(name, batch, size, steps, precision, device, channels_last) -> fl
     method = _method(name, device, channels_last)
     fmt = _memory_format(channels_last)
     x = torch.randn(2 * batch, 3, size, size, device=device).contiguous(memory_format=fmt)
-    if COMPILE:
-        method.backbone.compile()
+    net = torch.nn.Sequential(method.backbone, method.projector)
+    if COMPILE != "none":
+        (method.backbone if COMPILE == "backbone" else net).compile(mode=COMPILE_MODE)
 
     def once():
         with autocast(device, precision):
-            z = method.projector(method.backbone(x))
+            z = net(x)
         z.float().sum().backward()
 
     once()
@@ -141,6 +145,7 @@ def limit_rate(name, batch, size, steps, precision, device, channels_last) -> fl
 
 def ours_rate(name, data, batch, steps, precision, device, channels_last) -> float:
     method = _method(name, device, channels_last)
+    views = simclr_views(data.inputs.shape[-1])  # one object: compiled once with the method
 
     def run(n: int) -> float:
         cfg = TrainConfig(
@@ -157,9 +162,10 @@ def ours_rate(name, data, batch, steps, precision, device, channels_last) -> flo
             log_every=10**9,
             checkpoint_every=10**9,
             compile=COMPILE,
+            compile_mode=COMPILE_MODE,
         )
         t = _now()
-        result = fit(method, data, simclr_views(data.inputs.shape[-1]), cfg)
+        result = fit(method, data, views, cfg)
         # fit's own figure is wall time over its loop; on the CPU clock count the whole call
         # (its setup before the loop is a few ms against seconds of steps).
         return result.samples_per_second if CLOCK == "wall" else n * batch / (_now() - t)
@@ -280,7 +286,7 @@ def peak_memory(args, name: str, side: str) -> dict | None:
     for flag in ("device", "batch", "size", "precision", "threads", "lightly_workers"):
         cmd += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
     cmd += ["--lightly-fp32"] if args.lightly_fp32 else []
-    cmd += ["--compile"] if args.compile else []
+    cmd += ["--compile", args.compile, "--compile-mode", args.compile_mode]
     cmd += ["--steps", "2"] + (["--no-channels-last"] if args.no_channels_last else [])
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
@@ -360,7 +366,18 @@ def main() -> None:
         "memory format",
     )
     ap.add_argument(
-        "--compile", action="store_true", help="torch.compile the backbone (limit and ours)"
+        "--compile",
+        nargs="?",
+        const="backbone",
+        default="none",
+        choices=["none", "backbone", "step"],
+        help="torch.compile the backbone (alone: the default), or the whole step (limit: "
+        "backbone + head; ours: train.compile=step, the views included)",
+    )
+    ap.add_argument(
+        "--compile-mode",
+        default="default",
+        help="torch.compile mode (reduce-overhead: CUDA graphs) for the limit and ours",
     )
     ap.add_argument("--no-lightly", action="store_true", help="skip lightly even if installed")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
@@ -368,9 +385,9 @@ def main() -> None:
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    global CLOCK, COMPILE
+    global CLOCK, COMPILE, COMPILE_MODE
     CLOCK = args.clock or ("cpu" if args.device == "cpu" else "wall")
-    COMPILE = args.compile
+    COMPILE, COMPILE_MODE = args.compile, args.compile_mode
     if args.probe:
         return probe(args)
     device = torch.device(args.device)
@@ -382,7 +399,7 @@ def main() -> None:
         f" batch={args.batch}x2 views size={args.size} threads={torch.get_num_threads()}"
         f" torch={torch.__version__} lightly={version}"
         f" (workers={args.lightly_workers}{', fp32' if args.lightly_fp32 else ''}) clock={CLOCK}"
-        f" compile={COMPILE}"
+        f" compile={COMPILE} ({COMPILE_MODE})"
     )
     aug = [augment_rates(data.inputs[: 2 * args.batch], device, 256) for _ in range(args.repeats)]
     ours_v, tv_v = [a[0] for a in aug], [a[1] for a in aug]

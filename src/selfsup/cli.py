@@ -33,6 +33,7 @@ SHORTCUTS = {
     "seed": "train.seed",
     "eval_every": "eval.every",
     "workers": "train.workers",
+    "compile": "train.compile",
 }
 
 
@@ -70,6 +71,12 @@ def _add_pretrain(sub) -> None:
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"])
     p.add_argument("--seed", type=int)
+    p.add_argument(
+        "--compile",
+        choices=["none", "backbone", "step"],
+        help="torch.compile the backbone, or the whole step (method forward + views); pays off "
+        "on a GPU, not on a CPU (docs/performance.md); mode: --set train.compile_mode=...",
+    )
     p.add_argument("--eval-every", type=int, help="kNN evaluation every N steps during training")
     p.add_argument(
         "--resume", action="store_true", help="continue from the newest valid checkpoint in --out"

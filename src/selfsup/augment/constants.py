@@ -17,6 +17,8 @@ def device_constant(
     values: Sequence[float], dtype: torch.dtype, device: torch.device | str | None
 ) -> torch.Tensor:
     """(len(values),) tensor of `values` on `device`, cached: do not modify it in place."""
+    if torch.compiler.is_compiling():  # traced once into the graph as a constant: no cache
+        return torch.tensor([float(v) for v in values], dtype=dtype, device=device)
     return _cached(tuple(float(v) for v in values), dtype, torch.device(device or "cpu"))
 
 

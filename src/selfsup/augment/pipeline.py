@@ -157,6 +157,13 @@ class ViewPipeline:
             x = solarize(x, 0.5, params.solarize)  # BYOL's threshold on [0, 1] images
         normalize(x, self.mean, self.std, out=out)  # straight into the batch's output
 
+    def compile(self) -> None:
+        """torch.compile the deterministic half in place (as `nn.Module.compile`): crop, jitter,
+        grayscale, blur and normalize fuse into a few kernels instead of ~75 launches. The
+        draws stay eager: a `torch.Generator` argument cannot be traced. Idempotent."""
+        if "_apply_chunk" not in vars(self):
+            self._apply_chunk = torch.compile(self._apply_chunk)  # type: ignore[method-assign]
+
     def describe(self) -> dict:
         """Plain-data description for the run config."""
         return {"type": "ViewPipeline", **_plain(asdict(self))}
@@ -218,6 +225,12 @@ class MultiView:
             for slot, view in zip(slots, out, strict=True):
                 views[slot] = view
         return views  # type: ignore[return-value]
+
+    def compile(self) -> None:
+        """Compile each distinct pipeline's deterministic half (`ViewPipeline.compile`)."""
+        for pipeline, _ in self.groups:
+            if isinstance(pipeline, ViewPipeline):
+                pipeline.compile()
 
     def __len__(self) -> int:
         return len(self.pipelines)

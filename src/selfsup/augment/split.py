@@ -84,6 +84,10 @@ class PrecroppedViews:
 
         return self.inner.run_groups(batch_for, generator)
 
+    def compile(self) -> None:
+        """Compile the device half's pipelines (`ViewPipeline.compile`)."""
+        self.inner.compile()
+
     def __len__(self) -> int:
         return len(self.inner)
 

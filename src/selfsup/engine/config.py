@@ -15,6 +15,10 @@ def default_workers() -> int:
     return 0 if (cores or 1) <= 2 else min(8, cores - 1)
 
 
+COMPILE_TARGETS = ("none", "backbone", "step")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
 @dataclass
 class TrainConfig:
     """Settings of the training loop.
@@ -50,7 +54,10 @@ class TrainConfig:
     progress: bool = True
     grad_clip: float | None = None
     sync_bn: bool = False
-    compile: bool = False  # torch.compile the backbone (pays off on GPU for long runs)
+    # torch.compile: "none"; "backbone"; "step" (the method's whole forward - backbone, heads,
+    # loss - and the deterministic half of the views). true/false read as backbone/none.
+    compile: bool | str = "none"
+    compile_mode: str = "default"  # torch.compile's mode; "reduce-overhead": CUDA graphs
     # DataLoader workers when images are read from files (ImageFiles); None: `default_workers()`
     workers: int | None = None
 
@@ -63,6 +70,13 @@ class TrainConfig:
             raise ValueError(f"lr_scaling={self.lr_scaling!r}: use none or linear")
         if self.batch_size < 1:
             raise ValueError(f"batch_size={self.batch_size}: must be at least 1")
+        self.compile = {True: "backbone", False: "none"}.get(self.compile, self.compile)
+        if self.compile not in COMPILE_TARGETS:
+            raise ValueError(f"compile={self.compile!r}: use one of {', '.join(COMPILE_TARGETS)}")
+        if self.compile_mode not in COMPILE_MODES:
+            raise ValueError(
+                f"compile_mode={self.compile_mode!r}: use one of {', '.join(COMPILE_MODES)}"
+            )
         if self.steps is None and self.epochs <= 0:
             raise ValueError(f"epochs={self.epochs}: must be > 0 (or set steps)")
 

@@ -36,7 +36,7 @@ Views = Callable[..., list[torch.Tensor]]
 # Leaf keys of the run config (any section) that may change between a run and its resume.
 RESUME_FREE_KEYS = {
     "resume", "progress", "log_every", "device", "checkpoint_every", "keep_checkpoints", "out_dir",
-    "workers",
+    "workers", "compile", "compile_mode",
 }  # fmt: skip
 
 
@@ -194,8 +194,7 @@ def fit(
     else:
         source = MemoryBatches(train, batches, device)
     writer = MetricsWriter(run_dir, enabled=main, resume_step=start)
-    if cfg.compile:  # in place: state_dict keys stay those of the plain module
-        method.backbone.compile()
+    _compile(method, views, cfg)
     step_fn = _forward_step(cfg, model)
 
     from tqdm.auto import tqdm
@@ -261,6 +260,25 @@ def fit(
         cb.on_end(method, run_dir)
     dist.barrier()
     return TrainResult(run_dir, steps, wall, seen / max(wall, 1e-9), metrics, start)
+
+
+def _compile(method: Method, views: Views, cfg: TrainConfig) -> None:
+    """torch.compile what `cfg.compile` names, in place (state_dict keys stay the plain ones).
+
+    "step" compiles the method's whole forward (backbone, heads, loss; their backward follows)
+    and the views' deterministic half: on a GPU at batch 512 the step was bound by launching
+    the uncompiled parts from Python, not by the GPU (docs/performance.md). `compile_mode`
+    applies to the model; the views compile in the default mode (no CUDA graphs: they write
+    into an output buffer passed in, a mutated input that CUDA graphs skip).
+    """
+    module = {"backbone": method.backbone, "step": method}.get(cfg.compile)
+    # A method trained again (a warm-up run, then the timed one) keeps its compiled forward.
+    if module is not None and getattr(module, "_compiled_call_impl", None) is None:
+        module.compile(mode=cfg.compile_mode)
+    if cfg.compile == "step":
+        compile_views = getattr(views, "compile", None)
+        if callable(compile_views):  # batched pipelines; other callables stay eager
+            compile_views()
 
 
 def _forward_step(cfg: TrainConfig, model: nn.Module):
