@@ -74,8 +74,9 @@ def _add_pretrain(sub) -> None:
     p.add_argument(
         "--compile",
         choices=["none", "backbone", "step"],
-        help="torch.compile the backbone, or the whole step (method forward + views); pays off "
-        "on a GPU, not on a CPU (docs/performance.md); mode: --set train.compile_mode=...",
+        help="torch.compile the backbone, or the whole step (method forward + views): for long "
+        "runs, it first compiles for 20-60 s (docs/performance.md); mode: --set "
+        "train.compile_mode=...",
     )
     p.add_argument("--eval-every", type=int, help="kNN evaluation every N steps during training")
     p.add_argument(
