@@ -26,7 +26,8 @@ from selfsup.build import (
     check_batch_size,
 )
 from selfsup.config import ConfigError, RunConfig
-from selfsup.data import BadImageError, InMemoryDataset, load_image_data
+from selfsup.data import InMemoryDataset, load_image_data
+from selfsup.data.folder import folder_splits
 from selfsup.data.memory import split_indices
 from selfsup.data.stream import ImageFiles
 from selfsup.encoders import create_encoder
@@ -155,7 +156,8 @@ def load_run_images(cfg: RunConfig, log=print):
 
 def stream_files(cfg: RunConfig) -> tuple[ImageFiles, ImageFiles | None]:
     """(train, test or None) splits of the folder `cfg.data` as ImageFiles: root/train and
-    root/test (or val), else the 80/20 split `load_image_data` makes of a labeled folder."""
+    root/test (or val) as `load_image_splits` finds them; a labeled folder without a test split
+    is split 80/20 as `load_image_data` splits it."""
     root = Path(cfg.data)
     if cfg.data in ("digits", "cifar10") or not root.is_dir():
         raise ConfigError(
@@ -167,23 +169,13 @@ def stream_files(cfg: RunConfig) -> tuple[ImageFiles, ImageFiles | None]:
             "stream=true needs image_size (the side of the training views), e.g. --image-size 224"
         )
     kw = {"seed": cfg.train.seed, "skip_bad_files": cfg.skip_bad_files}
-    if (root / "train").is_dir():
-        train = ImageFiles.from_folder(root / "train", **kw)
-        test_dir = next((root / n for n in ("test", "val") if (root / n).is_dir()), None)
-        test = None if test_dir is None else ImageFiles.from_folder(test_dir, **kw)
-        if test is not None and test.classes != train.classes:
-            raise BadImageError(
-                f"{test_dir}: class folders {test.classes} differ from {root / 'train'}'s "
-                f"{train.classes}; make them match."
-            )
+    train, test = folder_splits(root, lambda d: ImageFiles.from_folder(d, **kw))
+    if test is not None or train.targets is None:
         return train, test
-    files = ImageFiles.from_folder(root, **kw)
-    if files.targets is None:
-        return files, None
     # The split `load_image_data` makes for evaluation (80/20, seed 0): never train on test images.
-    train_rows, test_rows = split_indices(len(files), files.targets, 0.2, seed=0)
-    return files.subset(train_rows, f"{files.name}-train"), files.subset(
-        test_rows, f"{files.name}-test"
+    train_rows, test_rows = split_indices(len(train), train.targets, 0.2, seed=0)
+    return train.subset(train_rows, f"{train.name}-train"), train.subset(
+        test_rows, f"{train.name}-test"
     )
 
 

@@ -29,6 +29,15 @@ def test_stream_trains_on_the_train_split_only(tmp_path):
     assert torch.equal(files.decode(16).inputs, train.inputs)
 
 
+def test_stream_splits_a_train_folder_without_test_as_in_memory(tmp_path):
+    make_folder(tmp_path / "f" / "train", n_per_class=10)  # root/train, no root/test
+    files, test_files = stream_files(RunConfig(data=str(tmp_path / "f"), image_size=16))
+    train, test = load_image_data(str(tmp_path / "f"), 16)
+    under = tmp_path / "f" / "train"
+    assert [str(f.relative_to(under)) for f in files.files] == train.sources
+    assert [str(f.relative_to(under)) for f in test_files.files] == test.sources
+
+
 def test_stream_evaluates_on_a_bounded_stratified_subset(tmp_path):
     root = tmp_path / "f"
     make_folder(root / "train", n_per_class=10)

@@ -16,8 +16,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -256,15 +258,22 @@ def load_image_splits(
     root: str | Path, image_size: int | None = None, **kw
 ) -> tuple[InMemoryDataset, InMemoryDataset | None]:
     """(train, test) from `root/train` + `root/test` (or `root/val`); else (root, None)."""
+    return folder_splits(root, lambda d: load_image_folder(d, image_size, **kw))
+
+
+def folder_splits(root: str | Path, load: Callable[[Path], Any]) -> tuple[Any, Any | None]:
+    """(load(root/train), load(root/test or root/val) or None), their class folders checked to
+    match; without root/train, (load(root), None). `load` reads one folder (into memory, or as
+    a file list for streaming)."""
     root = Path(root)
-    if (root / "train").is_dir():
-        test_dir = next((root / n for n in ("test", "val") if (root / n).is_dir()), None)
-        train = load_image_folder(root / "train", image_size, **kw)
-        test = load_image_folder(test_dir, image_size, **kw) if test_dir else None
-        if test is not None and test.classes != train.classes:
-            raise BadImageError(
-                f"{test_dir}: class folders {test.classes} differ from {root / 'train'}'s "
-                f"{train.classes}; make them match."
-            )
-        return train, test
-    return load_image_folder(root, image_size, **kw), None
+    if not (root / "train").is_dir():
+        return load(root), None
+    test_dir = next((root / n for n in ("test", "val") if (root / n).is_dir()), None)
+    train = load(root / "train")
+    test = load(test_dir) if test_dir else None
+    if test is not None and test.classes != train.classes:
+        raise BadImageError(
+            f"{test_dir}: class folders {test.classes} differ from {root / 'train'}'s "
+            f"{train.classes}; make them match."
+        )
+    return train, test

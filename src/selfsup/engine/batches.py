@@ -83,7 +83,7 @@ class MemoryBatches:
 
 def fits_on(device: torch.device, data: torch.Tensor, share: float = 0.5) -> bool:
     """Whether `data` takes at most `share` of the device's free memory (the rest: the model,
-    its activations and the views). Devices that report no free memory count as fitting."""
+    its activations and the views). Devices other than CUDA (no free-memory query) fit."""
     if device.type != "cuda":
         return True
     free, _ = torch.cuda.mem_get_info(device)
