@@ -21,22 +21,28 @@ from pathlib import Path
 
 import torch
 
-from selfsup.data.folder import BadImageError, decode_files, decode_image, list_images
+from selfsup.data.folder import (
+    MAX_IMAGE_PIXELS,
+    BadImageError,
+    decode_files,
+    decode_image,
+    list_images,
+)
 from selfsup.data.jpeg import decode_file
 from selfsup.data.memory import InMemoryDataset, Labeled, split_indices
 
 Transform = Callable[[torch.Tensor, torch.Generator], list[torch.Tensor]]
 
 
-def read_image(path: Path) -> torch.Tensor:
+def read_image(path: Path, max_image_pixels: int | None = MAX_IMAGE_PIXELS) -> torch.Tensor:
     """One file -> uint8 (3, H, W) RGB; the error names the file (BadImageError).
 
     torchvision first; PIL reads the other formats and some files libjpeg refuses, and
-    otherwise names the problem."""
-    image = decode_file(path)
+    otherwise names the problem. Both check the header against `max_image_pixels` first."""
+    image = decode_file(path, max_image_pixels)
     if image is not None:
         return image
-    return torch.tensor(decode_image(path, None)).permute(2, 0, 1).contiguous()
+    return torch.tensor(decode_image(path, None, max_image_pixels)).permute(2, 0, 1).contiguous()
 
 
 def sample_seed(seed: int, key: int, index: int) -> int:
@@ -50,7 +56,9 @@ class ImageFiles(Labeled):
 
     transform(image (3, H, W) uint8, generator) -> list of tensors (e.g. `WorkerCrops`); None
     returns [image]. skip_bad_files: an unreadable file is replaced by the next readable one
-    (a warning naming it, and `skipped` of the process that read it) instead of stopping the run.
+    (a warning naming it, and `skipped` of the process that read it, once per file however often
+    it is read) instead of stopping the run. max_image_pixels: the pixel limit of
+    `load_image_folder`, checked on each file's header before decoding it.
     """
 
     files: list[Path]
@@ -60,6 +68,7 @@ class ImageFiles(Labeled):
     transform: Transform | None = None
     seed: int = 0
     skip_bad_files: bool = False
+    max_image_pixels: int | None = MAX_IMAGE_PIXELS
     root: Path | None = None  # the folder the files are under (names in `decode`'s sources)
     skipped: list[str] = field(default_factory=list, repr=False)
 
@@ -94,7 +103,15 @@ class ImageFiles(Labeled):
         part = self.subset(rows)
         labels = None if part.targets is None else part.targets.tolist()
         root = self.root or Path("/")
-        ds = decode_files(part.files, labels, self.classes, root, size, self.skip_bad_files)
+        ds = decode_files(
+            part.files,
+            labels,
+            self.classes,
+            root,
+            size,
+            self.skip_bad_files,
+            max_image_pixels=self.max_image_pixels,
+        )
         ds.name = self.name
         return ds
 
@@ -112,11 +129,12 @@ class ImageFiles(Labeled):
         for attempt in range(min(len(self.files), 100)):
             path = self.files[(i + attempt) % len(self.files)]
             try:
-                return read_image(path)
+                return read_image(path, self.max_image_pixels)
             except BadImageError as e:
                 if not self.skip_bad_files:
                     raise
-                # A worker's list dies with it: the warning reaches the log from any process.
-                warnings.warn(f"skipped: {e}", stacklevel=2)
-                self.skipped.append(str(path))
+                if str(path) not in self.skipped:  # read again every epoch: count it once
+                    # A worker's list dies with it: the warning reaches the log from any process.
+                    warnings.warn(f"skipped: {e}", stacklevel=2)
+                    self.skipped.append(str(path))
         raise BadImageError(f"{self.files[i]} and the 99 files after it cannot be decoded.")

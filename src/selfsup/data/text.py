@@ -13,6 +13,10 @@ tokenizer's pad id). Formats:
              (class index 1-4, title, description); `tsv`: `label<TAB>text` (any label strings)
 
 The shared benchmark copies (`../shared/data/text`, see its README) load with `load_benchmark`.
+
+Every file must be UTF-8: a byte that is not is a `BadTextError` naming the file and line, not a
+replacement character (the replaced text would train as something else). A `.gz` that is not
+gzip, an empty corpus and an empty pairs file are `BadTextError`s naming the file too.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import csv
 import gzip
 import random
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,10 +56,47 @@ class LabeledText:
     classes: list[str]
 
 
+class BadTextError(ValueError):
+    """A text data file that cannot be read; the message names the file (and line) and the fix."""
+
+
 def _open_text(path: Path):
     if path.suffix == ".gz":
         return gzip.open(path, "rt", encoding="utf-8")
     return open(path, encoding="utf-8")
+
+
+def _lines(path: Path) -> Iterator[str]:
+    """The file's lines (newline kept), plain or gzip; not UTF-8, or a broken `.gz` ->
+    BadTextError naming the file."""
+    try:
+        with _open_text(path) as f:
+            yield from f
+    except UnicodeDecodeError as e:
+        raise _not_utf8(path) from e
+    except (OSError, EOFError, zlib.error) as e:
+        if path.suffix != ".gz":
+            raise
+        raise BadTextError(
+            f"{path}: not a valid gzip file ({type(e).__name__}: {e}). Decompress it again, or "
+            "remove the .gz suffix if it is plain text."
+        ) from e
+
+
+def _not_utf8(path: Path) -> BadTextError:
+    """The error for a file that is not UTF-8, with the line of its first bad byte (found by
+    decoding the whole file again: the streaming decoder's offset is within a chunk)."""
+    raw = path.read_bytes()
+    raw = gzip.decompress(raw) if path.suffix == ".gz" else raw
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        return BadTextError(
+            f"{path}:{line}: not UTF-8 ({e.reason} at byte {e.start}). Re-encode it, e.g. "
+            f"iconv -f latin1 -t utf-8 {path.name} > fixed && mv fixed {path.name}"
+        )
+    return BadTextError(f"{path}: not UTF-8. Re-encode it as UTF-8.")
 
 
 def _files(paths: str | Path | Iterable[str | Path]) -> Iterator[Path]:
@@ -77,21 +119,27 @@ def read_corpus(
 ) -> list[str]:
     """One sentence a line from files / directories, plain or gzip; blank lines skipped.
 
-    unique=True drops repeated sentences (keeping first occurrences in order).
+    unique=True drops repeated sentences (keeping first occurrences in order). No sentence at
+    all is a BadTextError naming the files (not a batch-size error later).
     """
     out: list[str] = []
     seen: set[str] = set()
-    for path in _files(paths):
-        with _open_text(path) as f:
-            for line in f:
-                line = line.strip()
-                if not line or (unique and line in seen):
-                    continue
-                if unique:
-                    seen.add(line)
-                out.append(line)
-                if max_lines is not None and len(out) >= max_lines:
-                    return out
+    files = list(_files(paths))
+    for path in files:
+        for line in _lines(path):
+            line = line.strip()
+            if not line or (unique and line in seen):
+                continue
+            if unique:
+                seen.add(line)
+            out.append(line)
+            if max_lines is not None and len(out) >= max_lines:
+                return out
+    if not out:
+        names = ", ".join(map(str, files)) or f"{paths} (no .txt or .gz files)"
+        raise BadTextError(
+            f"the corpus {names} has no sentences; give a file with one sentence a line."
+        )
     return out
 
 
@@ -106,35 +154,37 @@ def _is_float(s: str) -> bool:
 def read_sts(path: str | Path, fmt: str = "auto") -> ScoredPairs:
     """Scored pairs; fmt "stsb" (columns 5-7: score, s1, s2), "tsv" (s1, s2, score) or "auto"."""
     first, second, scores = [], [], []
-    with _open_text(Path(path)) as f:
-        for line in f:
-            cols = line.rstrip("\n").split("\t")
-            kind = fmt
-            if kind == "auto":
-                kind = "stsb" if len(cols) >= 7 and _is_float(cols[4]) else "tsv"
-            if kind == "stsb":
-                score, a, b = cols[4:7]
-            elif kind == "tsv":
-                a, b, score = cols[:3]
-            else:
-                raise ValueError(f"unknown STS format {fmt!r}; use 'stsb', 'tsv' or 'auto'")
-            first.append(a.strip())
-            second.append(b.strip())
-            scores.append(float(score))
+    for line in _lines(Path(path)):
+        cols = line.rstrip("\n").split("\t")
+        kind = fmt
+        if kind == "auto":
+            kind = "stsb" if len(cols) >= 7 and _is_float(cols[4]) else "tsv"
+        if kind == "stsb":
+            score, a, b = cols[4:7]
+        elif kind == "tsv":
+            a, b, score = cols[:3]
+        else:
+            raise ValueError(f"unknown STS format {fmt!r}; use 'stsb', 'tsv' or 'auto'")
+        first.append(a.strip())
+        second.append(b.strip())
+        scores.append(float(score))
     return ScoredPairs(first, second, torch.tensor(scores))
 
 
 def read_pairs(path: str | Path) -> list[list[str]]:
     """`sentence<TAB>positive[<TAB>hard negative]` lines -> columns: 2 or 3 lists of N strings."""
     rows = []
-    with _open_text(Path(path)) as f:
-        for line in f:
-            cols = [c.strip() for c in line.rstrip("\n").split("\t")]
-            if len(cols) not in (2, 3):
-                raise ValueError(
-                    f"{path}: expected 2 or 3 tab-separated sentences, got {len(cols)}"
-                )
-            rows.append(cols)
+    for n, line in enumerate(_lines(Path(path)), 1):
+        cols = [c.strip() for c in line.rstrip("\n").split("\t")]
+        if len(cols) not in (2, 3):
+            raise ValueError(
+                f"{path}:{n}: expected 2 or 3 tab-separated sentences, got {len(cols)}"
+            )
+        rows.append(cols)
+    if not rows:
+        raise BadTextError(
+            f"the pairs file {path} has no lines; give `sentence<TAB>positive` lines."
+        )
     if len({len(r) for r in rows}) > 1:
         raise ValueError(f"{path}: mixed 2- and 3-column lines")
     return [list(col) for col in zip(*rows, strict=True)]
@@ -152,8 +202,7 @@ def aligned_pairs(
     """
     columns = []
     for path in paths:
-        with _open_text(Path(path)) as f:
-            columns.append([line.strip() for line in f])
+        columns.append([line.strip() for line in _lines(Path(path))])
     if len(columns) < 2 or len({len(c) for c in columns}) > 1:
         raise ValueError("aligned_pairs needs >= 2 files with the same number of lines")
     rng = random.Random(seed)
@@ -187,25 +236,23 @@ def read_labeled(
     path = Path(path)
     texts, names = [], []
     if fmt == "agnews":
-        with _open_text(path) as f:
-            for idx, title, desc in list(csv.reader(f))[1:]:
-                # The AG News dump writes line breaks inside descriptions as a backslash.
-                texts.append(f"{title} . {desc}".replace("\\", " "))
-                names.append(AGNEWS_CLASSES[int(idx) - 1])
+        for idx, title, desc in list(csv.reader(_lines(path)))[1:]:
+            # The AG News dump writes line breaks inside descriptions as a backslash.
+            texts.append(f"{title} . {desc}".replace("\\", " "))
+            names.append(AGNEWS_CLASSES[int(idx) - 1])
         return _labeled(texts, names, AGNEWS_CLASSES)
-    with _open_text(path) as f:
-        for line in f:
-            line = line.strip()
-            if not line:
-                continue
-            sep = "\t" if fmt == "tsv" else " "
-            label, text = line.split(sep, 1)
-            if fmt == "trec":
-                label = label.split(":")[0]
-            elif fmt not in ("sst2", "tsv"):
-                raise ValueError(f"unknown labeled format {fmt!r}")
-            texts.append(text.strip())
-            names.append(label)
+    for line in _lines(path):
+        line = line.strip()
+        if not line:
+            continue
+        sep = "\t" if fmt == "tsv" else " "
+        label, text = line.split(sep, 1)
+        if fmt == "trec":
+            label = label.split(":")[0]
+        elif fmt not in ("sst2", "tsv"):
+            raise ValueError(f"unknown labeled format {fmt!r}")
+        texts.append(text.strip())
+        names.append(label)
     default = {"sst2": ["0", "1"], "trec": TREC_CLASSES}.get(fmt)
     return _labeled(texts, names, classes or default)
 

@@ -88,6 +88,11 @@ class TextTokenizer:
         """ids: (N, L) long -> (N, L) bool, True at pad/unk/cls/sep/mask positions."""
         return torch.isin(ids, self.special_ids.to(ids.device))
 
+    def to_json(self) -> str:
+        """The tokenizer.json text `save` writes (truncation at max_length included)."""
+        self.tokenizer.enable_truncation(self.max_length)  # saved, and restored by load
+        return self.tokenizer.to_str()
+
     def save(self, path: str | Path) -> Path:
         """Write `tokenizer.json` into `path` (a directory, created) or to `path` (a .json file)."""
         path = Path(path)
