@@ -30,6 +30,19 @@ def _require_transformers():
     return transformers
 
 
+def _auto_model(path: Path) -> nn.Module:
+    """`AutoModel` from a local directory; under `torch.device("meta")` from config.json alone.
+
+    `load_encoder` builds on the meta device first, to count parameters before allocating them;
+    `from_pretrained` refuses that device (it reads weights), `from_config` builds the same model.
+    """
+    transformers = _require_transformers()
+    if torch.get_default_device().type == "meta":
+        config = transformers.AutoConfig.from_pretrained(str(path), local_files_only=True)
+        return transformers.AutoModel.from_config(config)
+    return transformers.AutoModel.from_pretrained(str(path), local_files_only=True)
+
+
 class HFTextEncoder(nn.Module):
     """A `transformers.AutoModel` -> (N, L, D) token features and (N, D) pooled embeddings.
 
@@ -44,8 +57,7 @@ class HFTextEncoder(nn.Module):
         path = Path(path).expanduser()
         if not path.is_dir():
             raise FileNotFoundError(f"no local Hugging Face model directory at {path}")
-        transformers = _require_transformers()
-        self.model = transformers.AutoModel.from_pretrained(str(path), local_files_only=True)
+        self.model = _auto_model(path)
         config = self.model.config
         self.num_features = config.hidden_size
         self.pooling = pooling

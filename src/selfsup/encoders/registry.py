@@ -4,6 +4,11 @@ Every registered factory returns an `nn.Module` with
   - `num_features: int`, the width of the pooled representation;
   - `forward(x) -> (N, num_features)`, the pooled representation used by heads and evaluation;
   - `forward_features(x) -> (N, D, h, w) | (N, L, D)`, the unpooled features.
+
+`create_encoder` records `encoder_name` and `encoder_kwargs` on what it builds, so a saved encoder
+can be rebuilt by name. An adapter that wraps an encoder for one use (e.g. `as_masked_encoder`
+for MAE) is registered with `@register_adapter` and passes those on with `keep_registry_name`:
+`rebuild_encoder(name, kwargs, adapter)` then rebuilds the adapted encoder.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from collections.abc import Callable
 from torch import nn
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+_ADAPTERS: dict[str, Callable[[nn.Module], nn.Module]] = {}
 
 
 def register_encoder(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
@@ -23,6 +29,24 @@ def register_encoder(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         raise ValueError(f"encoder {name!r} is registered twice")
     _REGISTRY[name] = fn
     return fn
+
+
+def register_adapter(fn: Callable[[nn.Module], nn.Module]) -> Callable[[nn.Module], nn.Module]:
+    """Decorator: register `fn(encoder) -> adapted encoder` under its function name."""
+    if fn.__name__ in _ADAPTERS:
+        raise ValueError(f"adapter {fn.__name__!r} is registered twice")
+    _ADAPTERS[fn.__name__] = fn
+    return fn
+
+
+def list_adapters() -> list[str]:
+    """Registered adapter names, sorted."""
+    return sorted(_ADAPTERS)
+
+
+def is_registered(name: str) -> bool:
+    """Whether `create_encoder` knows `name` (a `timm/` name is checked by timm when built)."""
+    return name in _REGISTRY or (name.startswith("timm/") and len(name) > len("timm/"))
 
 
 def list_encoders(pattern: str = "") -> list[str]:
@@ -52,3 +76,27 @@ def create_encoder(name: str, **kwargs) -> nn.Module:
     model.encoder_name = name  # type: ignore[assignment]
     model.encoder_kwargs = dict(kwargs)  # type: ignore[assignment]
     return model
+
+
+def keep_registry_name(adapter: nn.Module, wrapped: nn.Module, how: str) -> nn.Module:
+    """Give `adapter` the registry name and kwargs of the encoder it wraps, and the name `how` of
+    the registered adapter that built it, so that a saved adapter can be rebuilt by name.
+
+    A `wrapped` that was not built by `create_encoder` has no name to pass on: the adapter stays
+    unnamed, and `save_encoder` refuses it rather than write a file nothing can load.
+    """
+    if how not in _ADAPTERS:
+        raise ValueError(f"adapter {how!r} is not registered; known: {', '.join(list_adapters())}")
+    if getattr(wrapped, "encoder_name", None) is not None:
+        adapter.encoder_name = wrapped.encoder_name  # type: ignore[assignment]
+        adapter.encoder_kwargs = dict(getattr(wrapped, "encoder_kwargs", {}))  # type: ignore[assignment]
+        adapter.encoder_adapter = how  # type: ignore[assignment]
+    return adapter
+
+
+def rebuild_encoder(name: str, kwargs: dict, adapter: str | None = None) -> nn.Module:
+    """`create_encoder(name, **kwargs)`, then the registered `adapter` if one is named."""
+    if adapter is not None and adapter not in _ADAPTERS:
+        raise ValueError(f"unknown adapter {adapter!r}; known: {', '.join(list_adapters())}")
+    encoder = create_encoder(name, **kwargs)
+    return encoder if adapter is None else _ADAPTERS[adapter](encoder)

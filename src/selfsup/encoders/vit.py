@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from selfsup.encoders.registry import register_encoder
+from selfsup.encoders.registry import keep_registry_name, register_adapter, register_encoder
 
 
 def sincos_pos_embed_2d(embed_dim: int, grid_size: tuple[int, int]) -> torch.Tensor:
@@ -237,15 +237,20 @@ class TimmViT(nn.Module):
         return self.model.forward_head(self.model.forward_features(x), pre_logits=True)
 
 
+@register_adapter
 def as_masked_encoder(encoder: nn.Module) -> nn.Module:
-    """Return `encoder` if it has `forward_visible`; wrap a timm VisionTransformer; else raise."""
+    """Return `encoder` if it has `forward_visible`; wrap a timm VisionTransformer; else raise.
+
+    The wrapper keeps the registry name and kwargs of `encoder` (e.g. "timm/vit_tiny_patch16_224")
+    and records this adapter, so `save_encoder` / `load_encoder` round-trip an MAE backbone.
+    """
     if hasattr(encoder, "forward_visible"):
         return encoder
     from timm.models.vision_transformer import VisionTransformer as TimmVisionTransformer
 
     for candidate in (encoder, getattr(encoder, "model", None)):
         if isinstance(candidate, TimmVisionTransformer):
-            return TimmViT(candidate)
+            return keep_registry_name(TimmViT(candidate), encoder, "as_masked_encoder")
     raise TypeError(
         f"{type(encoder).__name__} cannot run on visible patches only: use a ViT from "
         "selfsup.encoders.vit (e.g. 'vit_tiny_cifar') or a timm VisionTransformer."
