@@ -159,9 +159,12 @@ def test_resume_refuses_a_crafted_pickle_checkpoint(tmp_path):
     _Evil.marker = str(tmp_path / "pwned")
     with open(tmp_path / "checkpoint-00000009.pt", "wb") as f:
         pickle.dump({"step": 9, "payload": _Evil()}, f)
-    with pytest.warns(UserWarning, match=r"(?s)checkpoint-00000009.pt.*weights-only"):
+    with (
+        pytest.warns(UserWarning, match=r"(?s)checkpoint-00000009.pt.*weights-only"),
+        pytest.raises(ValueError, match=f"{tmp_path}: nothing to resume"),  # #15.11
+    ):
         _fit(tmp_path, {"x": 1}, resume=True, steps=2)
-    assert not (tmp_path / "pwned").exists()  # no code ran; the run started afresh
+    assert not (tmp_path / "pwned").exists()  # no code ran, and no silent fresh start
 
 
 def test_cli_evaluate_refuses_a_crafted_pickle_as_weights(tmp_path, capsys):

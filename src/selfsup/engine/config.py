@@ -46,11 +46,13 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     seed: int = 0
     deterministic: bool = False
-    out_dir: str = "runs/run"
+    # The run folder; "" picks a new one, runs/<method>-<time> (unique). "~" is expanded.
+    out_dir: str = ""
     log_every: int = 20
     checkpoint_every: int = 500  # steps; the last step is always saved
     keep_checkpoints: int = 2
     resume: bool = False
+    overwrite: bool = False  # a fresh run into a folder holding a run: delete its files first
     progress: bool = True
     grad_clip: float | None = None
     sync_bn: bool = False
@@ -68,8 +70,6 @@ class TrainConfig:
             raise ValueError(f"precision={self.precision!r}: use fp32, bf16 or fp16")
         if self.lr_scaling not in ("none", "linear"):
             raise ValueError(f"lr_scaling={self.lr_scaling!r}: use none or linear")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size={self.batch_size}: must be at least 1")
         self.compile = {True: "backbone", False: "none"}.get(self.compile, self.compile)
         if self.compile not in COMPILE_TARGETS:
             raise ValueError(f"compile={self.compile!r}: use one of {', '.join(COMPILE_TARGETS)}")
@@ -77,8 +77,33 @@ class TrainConfig:
             raise ValueError(
                 f"compile_mode={self.compile_mode!r}: use one of {', '.join(COMPILE_MODES)}"
             )
+        self._check_numbers()
+        self.out_dir = os.path.expanduser(self.out_dir)  # else "~/x" makes a folder named "~"
+        if self.resume and self.overwrite:
+            raise ValueError("resume=true and overwrite=true: choose one (continue or replace)")
+
+    def _check_numbers(self) -> None:
+        """Ranges of the numeric settings: a bad value fails here, not steps into a run."""
+        at_least_one = ("batch_size", "log_every", "checkpoint_every", "keep_checkpoints")
+        for name in at_least_one:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)}: must be an integer >= 1")
+        if self.steps is not None and self.steps < 1:
+            raise ValueError(f"steps={self.steps}: must be >= 1 (or null to train by epochs)")
         if self.steps is None and self.epochs <= 0:
             raise ValueError(f"epochs={self.epochs}: must be > 0 (or set steps)")
+        for name in ("lr", "weight_decay", "momentum", "warmup_epochs", "min_lr_ratio"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}={getattr(self, name)}: must be >= 0")
+        if self.warmup_steps is not None and self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps={self.warmup_steps}: must be >= 0 (or null)")
+        if self.grad_clip is not None and self.grad_clip < 0:
+            raise ValueError(
+                f"grad_clip={self.grad_clip}: must be > 0 (the max gradient norm), or null / 0 "
+                "for no clipping"
+            )
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"betas={list(self.betas)}: must be two numbers in [0, 1)")
 
     @property
     def loader_workers(self) -> int:

@@ -25,18 +25,26 @@ from selfsup import dist
 from selfsup.data.memory import InMemoryDataset
 from selfsup.data.stream import ImageFiles
 from selfsup.engine.batches import EpochBatches, MemoryBatches, StreamBatches
-from selfsup.engine.checkpoint import latest_valid_checkpoint, save_checkpoint, save_encoder
+from selfsup.engine.checkpoint import (
+    checkpoint_path,
+    encoder_meta,
+    list_checkpoints,
+    save_checkpoint,
+    save_encoder,
+    valid_checkpoints,
+)
 from selfsup.engine.config import TrainConfig
 from selfsup.engine.metrics import MetricsWriter
-from selfsup.engine.optim import build_optimizer
+from selfsup.engine.optim import build_optimizer, set_weight_decay
+from selfsup.engine.run_dir import RunDirError, claim_run_dir, timestamped_run_dir
 from selfsup.engine.schedule import warmup_cosine
 from selfsup.methods.base import Method, StepOutput
 
 Views = Callable[..., list[torch.Tensor]]
 # Leaf keys of the run config (any section) that may change between a run and its resume.
 RESUME_FREE_KEYS = {
-    "resume", "progress", "log_every", "device", "checkpoint_every", "keep_checkpoints", "out_dir",
-    "workers", "compile", "compile_mode",
+    "resume", "overwrite", "progress", "log_every", "device", "checkpoint_every",
+    "keep_checkpoints", "out_dir", "workers", "compile", "compile_mode",
 }  # fmt: skip
 
 
@@ -65,11 +73,26 @@ class TrainResult:
 
 
 def resolve_device(name: str) -> torch.device:
+    """ "auto" (this rank's GPU, else the CPU) or a torch device name that exists here."""
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda", dist.local_rank())
         return torch.device("cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise ValueError(
+            f"device {name!r}: not a device name; use auto, cpu, cuda, cuda:N or mps"
+        ) from e
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r}: no CUDA GPU is visible here; use --device cpu or auto")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ValueError(
+            f"device {name!r}: only {torch.cuda.device_count()} CUDA devices are visible"
+        )
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {name!r}: MPS is not available here; use --device cpu or auto")
+    return device
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
@@ -152,6 +175,7 @@ def fit(
     callbacks: Sequence[Callback] = (),
     run_config: dict | None = None,
     sampler: EpochBatches | None = None,
+    run_dir: Path | None = None,
 ) -> TrainResult:
     """Train `method` on `train` with `views` made per batch; return where and how it went.
 
@@ -161,12 +185,17 @@ def fit(
     run_config: the resolved configuration saved with every checkpoint; `cfg.resume` refuses a
     checkpoint whose saved config differs on any key outside RESUME_FREE_KEYS.
     sampler: batch index source (default `EpochBatches`; e.g. a class-balanced P x K sampler).
+    run_dir: a folder `claim_run_dir` already claimed for this run (pretrain claims it before
+    writing config.yaml); None: claim `cfg.out_dir` here ("" picks runs/<method>-<time>).
     """
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed + dist.rank(), cfg.deterministic)
-    run_dir = Path(cfg.out_dir)
+    if run_dir is None:
+        default = timestamped_run_dir(type(method).__name__.lower())
+        run_dir = claim_run_dir(cfg.out_dir, cfg.resume, cfg.overwrite, default)
     run_config = run_config or {}
     main = dist.is_main()
+    savable = _encoder_savable(method.backbone, run_dir / "encoder.safetensors")
 
     method.to(device)
     if cfg.channels_last and device.type != "mps":
@@ -188,7 +217,8 @@ def fit(
     steps, warmup = total_steps(cfg, batches.steps_per_epoch)
     view_gen = torch.Generator(device=device).manual_seed(cfg.seed * 7919 + dist.rank())
 
-    start = _maybe_resume(cfg, run_dir, run_config, method, optimizer, scaler, view_gen)
+    # good: the newest checkpoint known finite (the one resumed from, then each one saved)
+    start, good = _maybe_resume(cfg, run_dir, run_config, method, optimizer, scaler, view_gen)
     if isinstance(train, ImageFiles):
         source = StreamBatches(train, batches, device, start, steps, cfg.loader_workers)
     else:
@@ -207,13 +237,17 @@ def fit(
         lr = warmup_cosine(step, steps, cfg.peak_lr, warmup, cfg.peak_lr * cfg.min_lr_ratio)
         for g in optimizer.param_groups:
             g["lr"] = lr
+        wd = method.weight_decay(step, steps, cfg.weight_decay)
+        if wd is not None:
+            set_weight_decay(optimizer, wd)
         x, y, n = source.next(step)
         out = step_fn(x, y, views, view_gen, device)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(out.loss).backward()
+        scaler.unscale_(optimizer)  # true gradients for clipping and after_backward (fp16)
         if cfg.grad_clip:
-            scaler.unscale_(optimizer)
             nn.utils.clip_grad_norm_(method.parameters(), cfg.grad_clip)
+        method.after_backward(step, steps)
         scaler.step(optimizer)
         scaler.update()
         method.after_step(step, steps)
@@ -225,10 +259,10 @@ def fit(
         save = is_last or (step + 1) % cfg.checkpoint_every == 0
         if save or (step + 1) % cfg.log_every == 0:
             if save:  # a finite loss can still leave inf/NaN weights (overflowing gradient)
-                bad |= ~torch.stack([p.isfinite().all() for p in method.parameters()]).all()
+                bad |= ~_all_finite(method)
             # One host sync per log step, not per step; all ranks agree, so all stop together.
             if bool(dist.all_reduce_mean(bad.float()) > 0):
-                raise _nonfinite(step, last_good, cfg, run_dir)
+                raise _nonfinite(step, last_good, cfg, good)
             last_good = step + 1
             metrics = {
                 "loss": out.loss.item(),
@@ -251,15 +285,33 @@ def fit(
                 "config": run_config,
             }
             save_checkpoint(state, run_dir, step + 1, cfg.keep_checkpoints)
+        if save:
+            good = checkpoint_path(run_dir, step + 1)
     bar.close()
     wall = time.perf_counter() - t0
     writer.close()
-    if main:
+    if main and savable:
         save_encoder(method.backbone, run_dir / "encoder.safetensors")
     for cb in callbacks:
         cb.on_end(method, run_dir)
     dist.barrier()
     return TrainResult(run_dir, steps, wall, seen / max(wall, 1e-9), metrics, start)
+
+
+def _encoder_savable(encoder: nn.Module, path: Path) -> bool:
+    """Whether `save_encoder` can write a loadable encoder file for `encoder`, decided before
+    training rather than after it. A user's own encoder class (not built by `create_encoder`)
+    still trains; it gets a warning now, and its weights live in the checkpoints."""
+    try:
+        encoder_meta(encoder, path)
+    except ValueError as e:
+        warnings.warn(
+            f"{e} Training goes on, but {path.name} will not be written: the checkpoints hold the "
+            "weights (state['model']), or register the encoder to get a loadable file.",
+            stacklevel=3,
+        )
+        return False
+    return True
 
 
 def _compile(method: Method, views: Views, cfg: TrainConfig) -> None:
@@ -294,13 +346,42 @@ def _forward_step(cfg: TrainConfig, model: nn.Module):
     return step
 
 
-def _maybe_resume(cfg, run_dir, run_config, method, optimizer, scaler, view_gen) -> int:
+def _maybe_resume(
+    cfg, run_dir, run_config, method, optimizer, scaler, view_gen
+) -> tuple[int, Path | None]:
+    """(step, checkpoint path) to continue from: the newest checkpoint that loads, is finite
+    and fits this model; (0, None) without `cfg.resume`."""
     if not cfg.resume:
-        return 0
-    found = latest_valid_checkpoint(run_dir)
-    if found is None:
-        return 0
-    state, path = found
+        return 0, None
+    for state, path in valid_checkpoints(run_dir):
+        _check_same_config(state, run_config, path)
+        try:
+            _check_structure(state, method)
+            step = int(state["step"])
+            method.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scaler.load_state_dict(state["scaler"])
+            rng = state["rng"]  # one dict per rank (a list) under DDP: each rank its own stream
+            set_rng_state(rng[dist.rank() % len(rng)] if isinstance(rng, list) else rng, view_gen)
+        except (KeyError, ValueError, RuntimeError, TypeError, IndexError) as e:
+            # An older good checkpoint overwrites whatever this one partly loaded.
+            warnings.warn(
+                f"skipping {path}: it does not fit this model and optimizer "
+                f"({type(e).__name__}: {e}); trying an older checkpoint",
+                stacklevel=3,
+            )
+            continue
+        return step, path
+    held = ", ".join(p.name for _, p in list_checkpoints(run_dir)) or "none"
+    raise RunDirError(
+        f"{run_dir}: nothing to resume, no checkpoint there loads, is finite and fits this model "
+        f"(checkpoints: {held}; the warnings above say why each was skipped). Start a new run "
+        "in another folder (drop --resume), or use --overwrite to replace this one."
+    )
+
+
+def _check_same_config(state: dict, run_config: dict, path: Path) -> None:
+    """Refuse a checkpoint saved under other settings (leaf keys outside RESUME_FREE_KEYS)."""
     # Compare leaf keys ("train.lr"), not whole sections: `train.resume` itself always differs.
     saved, now = _flatten(state.get("config", {})), _flatten(run_config)
     diff = sorted(
@@ -314,12 +395,26 @@ def _maybe_resume(cfg, run_dir, run_config, method, optimizer, scaler, view_gen)
             f"{path}: refusing to resume, the config differs ({detail}). Use the same settings, "
             "or a new --out directory to start afresh."
         )
-    method.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    scaler.load_state_dict(state["scaler"])
-    rng = state["rng"]  # one dict per rank (a list) under DDP: each rank resumes its own stream
-    set_rng_state(rng[dist.rank() % len(rng)] if isinstance(rng, list) else rng, view_gen)
-    return int(state["step"])
+
+
+def _check_structure(state: dict, method: Method) -> None:
+    """Raise KeyError/ValueError if the saved model's keys or shapes differ from `method`'s,
+    before anything is copied into it."""
+    saved, own = state["model"], method.state_dict()
+    missing, extra = sorted(set(own) - set(saved)), sorted(set(saved) - set(own))
+    if missing or extra:
+        raise KeyError(f"missing keys {missing[:3]}, unexpected keys {extra[:3]}")
+    shapes = {k: tuple(getattr(saved[k], "shape", ())) for k in own}
+    wrong = [k for k in own if shapes[k] != tuple(own[k].shape)]
+    if wrong:
+        k = wrong[0]
+        raise ValueError(f"{k}: shape {shapes[k]} saved, {tuple(own[k].shape)} here")
+
+
+def _all_finite(module: nn.Module) -> torch.Tensor:
+    """One bool tensor: every floating parameter and buffer (BatchNorm running stats) finite."""
+    tensors = [t for t in [*module.parameters(), *module.buffers()] if t.is_floating_point()]
+    return torch.stack([t.isfinite().all() for t in tensors]).all()
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:
@@ -346,9 +441,11 @@ def _all_rng_states(view_gen: torch.Generator) -> dict | list[dict]:
     return [torch.load(io.BytesIO(p), weights_only=True) for p in payloads]
 
 
-def _nonfinite(step: int, last_good: int, cfg: TrainConfig, run_dir: Path) -> NonFiniteLossError:
-    ckpts = sorted(run_dir.glob("checkpoint-*.pt"))
-    keep = f"last good checkpoint: {ckpts[-1]}" if ckpts else "no checkpoint was written yet"
+def _nonfinite(
+    step: int, last_good: int, cfg: TrainConfig, good: Path | None
+) -> NonFiniteLossError:
+    """The error for a NaN/Inf loss or weights; `good`: the newest checkpoint known finite."""
+    keep = f"last good checkpoint: {good}" if good else "no checkpoint was written yet"
     return NonFiniteLossError(
         f"loss became NaN/Inf between steps {last_good + 1} and {step + 1}. Likely causes: "
         f"learning rate too high (peak lr {cfg.peak_lr:g}; try half), fp16 overflow "

@@ -22,9 +22,18 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
         if p.requires_grad:
             (no_decay if p.ndim <= 1 else decay).append(p)
     return [
-        {"params": decay, "weight_decay": weight_decay, "lars": True},
-        {"params": no_decay, "weight_decay": 0.0, "lars": False},
+        {"params": decay, "weight_decay": weight_decay, "lars": True, "decay": True},
+        {"params": no_decay, "weight_decay": 0.0, "lars": False, "decay": False},
     ]
+
+
+def set_weight_decay(optimizer: torch.optim.Optimizer, value: float) -> None:
+    """Set the weight decay of the decayed group(s) of `param_groups` (norms and biases stay at
+    0): a per-step schedule such as DINO's 0.04 -> 0.4 cosine (Caron et al. 2021)."""
+    for g in optimizer.param_groups:
+        # Checkpoints written before the "decay" flag: the decayed group is the one with decay.
+        if g.get("decay", g["weight_decay"] > 0):
+            g["weight_decay"] = value
 
 
 class LARS(torch.optim.Optimizer):
@@ -105,5 +114,17 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
     # was slower than the plain loop on CPU (147 ms: it allocates the weight-decayed grads).
     fused = _fusable(p for g in groups for p in g["params"])
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.peak_lr, momentum=cfg.momentum, fused=fused)
+        sgd = torch.optim.SGD(groups, lr=cfg.peak_lr, momentum=cfg.momentum, fused=fused)
+        if fused and cfg.momentum:
+            _zero_momentum_buffers(sgd)
+        return sgd
     return torch.optim.AdamW(groups, lr=cfg.peak_lr, betas=cfg.betas, fused=fused)
+
+
+def _zero_momentum_buffers(sgd: torch.optim.SGD) -> None:
+    """Momentum buffers made up front as zeros. Fused SGD refuses a step in which some
+    parameters have a buffer and others not yet (DINO's last layer, gradient-free while frozen,
+    joins later). With dampening 0, buf = m * 0 + g is the g torch's lazy first step stores."""
+    for group in sgd.param_groups:
+        for p in group["params"]:
+            sgd.state[p]["momentum_buffer"] = torch.zeros_like(p)

@@ -7,6 +7,8 @@ hold no optimizer, logging or evaluation.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -47,7 +49,34 @@ class Method(nn.Module):
     def after_step(self, step: int, total_steps: int) -> None:
         """Called after each optimizer step (momentum targets, schedules). Default: nothing."""
 
+    def after_backward(self, step: int, total_steps: int) -> None:
+        """Called between backward (gradients unscaled, the loop's own clipping done) and the
+        optimizer step, to edit gradients in place (DINO: clip, freeze a layer). Default: none."""
+
+    def weight_decay(self, step: int, total_steps: int, base: float) -> float | None:
+        """The weight decay for `step` of the decayed parameter groups (`base`: the configured
+        one), or None to leave it as configured (the default). DINO: a cosine 0.04 -> 0.4."""
+        return None
+
     @torch.no_grad()
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (N, C, H, W) normalized images -> (N, num_features) backbone representation."""
-        return self.backbone(x)
+        """x: (N, C, H, W) normalized images -> (N, num_features) backbone representation.
+
+        Runs the backbone in eval mode (BatchNorm uses, and keeps, its running statistics;
+        dropout is off) and then restores every sub-module's mode as the caller had it.
+        """
+        with eval_mode(self.backbone):
+            return self.backbone(x)
+
+
+@contextmanager
+def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
+    """`module` (and all its sub-modules) in eval mode inside the block; each sub-module's own
+    train/eval flag is restored afterwards, so a caller's mixed modes survive."""
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        yield module
+    finally:
+        for m, training in modes:
+            m.training = training

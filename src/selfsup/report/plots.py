@@ -6,6 +6,7 @@ Inputs are plain arrays: rows of metrics.jsonl (dicts with "step") or arrays fro
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import matplotlib
@@ -14,6 +15,8 @@ matplotlib.use("Agg")  # no display needed; safe in tests and on servers
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from selfsup.engine.run_dir import write_atomic  # noqa: E402
 
 DPI = 110
 # Which health metrics to draw and what a reader should know about each.
@@ -37,7 +40,9 @@ def _series(rows: list[dict], key: str) -> tuple[np.ndarray, np.ndarray]:
 
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
+    buf = io.BytesIO()  # rendered in memory, then written whole and never through a link
+    fig.savefig(buf, dpi=DPI, format="png")
+    write_atomic(path, buf.getvalue())
     plt.close(fig)
     return path
 

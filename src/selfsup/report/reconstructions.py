@@ -11,6 +11,7 @@ seeded mask at the end of `selfsup pretrain --method mae` (in report_data.npz), 
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from matplotlib.figure import Figure
 from selfsup.augment.normalize import normalize
 from selfsup.augment.pipeline import EvalView
 from selfsup.encoders.patches import unpatchify
+from selfsup.engine.run_dir import write_atomic
 
 
 def mask_to_pixels(mask: torch.Tensor, patch_size: int, grid_size: tuple[int, int]) -> torch.Tensor:
@@ -71,8 +73,9 @@ def save_reconstruction_grid(
             ax.imshow(img.squeeze(-1) if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
             ax.set_axis_off()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    buf = io.BytesIO()  # rendered in memory, then written whole and never through a link
+    fig.savefig(buf, dpi=100, format="png")
+    write_atomic(path, buf.getvalue())
     return path
 
 
