@@ -157,9 +157,16 @@ def build_sampler(
             "this method is supervised and needs labels, but the data has none (a flat folder?). "
             "Use a folder with one sub-folder per class, or a self-supervised method (simclr)."
         )
+    classes = len(targets.unique())
+    if classes < 2:  # every pair would be a positive: the loss has no negative to push away
+        raise ConfigError(
+            f"the labels of the data hold {classes} class: a supervised method needs >= 2 "
+            "classes in a batch (negatives). Use a folder with one sub-folder per class (at "
+            "least 2), or a self-supervised method (simclr) for unlabeled data."
+        )
     k = method_args.get("samples_per_class")
     if k is None:
-        k = max(SAMPLES_PER_CLASS, math.ceil(batch_size / len(targets.unique())))
+        k = max(SAMPLES_PER_CLASS, math.ceil(batch_size / classes))
     return ClassBalancedBatches(targets, batch_size, int(k), seed, rank, world)
 
 
@@ -176,11 +183,17 @@ def build_moco(
     momentum: float = 0.999,
     final_momentum: float = 0.999,
     symmetric: bool = False,
+    shuffle_bn_groups: int = 8,
 ) -> MoCo:
     """MoCo v2: queue 65,536, T=0.2, m=0.999 constant, 2-layer MLP head (hidden = encoder
-    width) to 128-d (Chen et al. 2020, arXiv:2003.04297); 4,096 is the CIFAR-10 queue."""
+    width) to 128-d (Chen et al. 2020, arXiv:2003.04297); 4,096 is the CIFAR-10 queue.
+    shuffle_bn_groups: shuffle-BN emulated with BN over 8 sub-batches per process (MoCo's
+    CIFAR-10 demo, `bn_splits=8`; `selfsup.methods.shuffle_bn`); 0: plain BatchNorm."""
     head = presets.moco_v2_head(encoder.num_features, proj_hidden_dim, proj_dim)
-    return MoCo(encoder, head, None, queue_size, temperature, momentum, final_momentum, symmetric)
+    return MoCo(
+        encoder, head, None, queue_size, temperature, momentum, final_momentum, symmetric,
+        shuffle_bn_groups,
+    )  # fmt: skip
 
 
 def build_moco_v3(
@@ -197,7 +210,10 @@ def build_moco_v3(
     projector to 256-d, 4096-d predictor without output BN, m 0.99 -> 1 cosine, no queue."""
     proj = presets.moco_v3_projector(encoder.num_features, proj_hidden_dim, proj_dim, proj_layers)
     pred = presets.moco_v3_predictor(proj_dim, pred_hidden_dim, proj_dim, last_norm=False)
-    return MoCo(encoder, proj, pred, 0, temperature, momentum, final_momentum, symmetric=True)
+    # No shuffle-BN in v3: in-batch negatives share the positive's BN statistics (SyncBN there).
+    return MoCo(
+        encoder, proj, pred, 0, temperature, momentum, final_momentum, True, shuffle_bn_groups=0
+    )
 
 
 def build_byol(
@@ -282,10 +298,16 @@ def build_dino(
     center_momentum: float = 0.9,
     momentum: float = 0.996,
     final_momentum: float = 1.0,
+    freeze_last_layer: float = 0.01,
+    clip_grad: float | None = 3.0,
+    weight_decay_end: float | None = 0.4,
 ) -> DINO:
-    """DINO (Caron et al. 2021), official defaults: K=65,536, head 2048/256, temperatures
-    0.1 / 0.04, center momentum 0.9, teacher EMA 0.996 -> 1. teacher_temp_warmup: fraction of
-    training over which the teacher temperature rises from warmup_teacher_temp."""
+    """DINO (Caron et al. 2021), official main_dino.py defaults: K=65,536, head 2048/256,
+    temperatures 0.1 / 0.04, center momentum 0.9, teacher EMA 0.996 -> 1, the head's last layer
+    frozen for 1 epoch of 100 (freeze_last_layer=0.01, a fraction of training), per-parameter
+    gradient clipping 3.0, weight decay cosine from train.weight_decay (official 0.04) to
+    weight_decay_end 0.4 (None: constant; SGD recipes keep theirs). teacher_temp_warmup:
+    fraction of training over which the teacher temperature rises from warmup_teacher_temp."""
     head = presets.DINOHead(
         encoder.num_features, out_dim, hidden_dim, bottleneck_dim, 3, norm_last_layer, use_bn
     )
@@ -299,6 +321,9 @@ def build_dino(
         center_momentum,
         momentum,
         final_momentum,
+        freeze_last_layer,
+        clip_grad,
+        weight_decay_end,
     )
 
 

@@ -95,3 +95,22 @@ def test_callback_flags_a_collapse_to_the_zero_vector():
     with pytest.warns(RuntimeWarning, match="zero vector"):  # 1000x smaller, still spread out
         cb.on_log(20, None, _out(0.004 * torch.randn(64, 16, generator=g)), metrics)
     assert metrics["emb_std_ratio"] > 0.5 and metrics["emb_norm"] < 0.04
+
+
+def _stop_on_rank(rank: int) -> torch.Tensor:
+    """Rank 0's embeddings collapsed, rank 1's healthy: 1 if this rank stopped, else 0."""
+    torch.manual_seed(rank)
+    z = torch.ones(16, 8) if rank == 0 else torch.randn(16, 8)
+    try:
+        HealthCallback(stop_on_collapse=True).on_log(10, None, _out(z), {})
+    except CollapseError as e:
+        return torch.tensor(1 if rank == 0 or "another process" in str(e) else 2)
+    return torch.tensor(0)
+
+
+def test_stop_on_collapse_is_decided_by_all_ranks_together():
+    """#19.5: decided per rank, rank 0 stopped while rank 1 trained on into its next
+    all-reduce and waited forever; now every rank raises on the same log step."""
+    from tests.two_processes import run_on_ranks
+
+    assert [int(r) for r in run_on_ranks(_stop_on_rank)] == [1, 1]

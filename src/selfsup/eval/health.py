@@ -155,7 +155,11 @@ class HealthCallback(Callback):
             self.first_norm = health["emb_norm"]
         norm = max(COLLAPSE_NORM, COLLAPSE_NORM_DROP * self.first_norm)
         reason = collapse_reason(health, self.std_ratio, self.eff_rank, norm)
-        if reason is None or step < self.after_step:
+        if step < self.after_step:
+            reason = None
+        if self.stop_on_collapse:
+            reason = _collective_reason(reason, out.z[0].device)
+        if reason is None:
             return
         message = (
             f"step {step}: the embeddings look collapsed: {reason}. Common causes: learning rate "
@@ -170,3 +174,17 @@ class HealthCallback(Callback):
             warnings.warn(message, RuntimeWarning, stacklevel=2)
             if dist.is_main():
                 print(f"WARNING: {message}", flush=True)
+
+
+def _collective_reason(reason: str | None, device: torch.device) -> str | None:
+    """`reason`, or on a rank that saw no collapse while another did, a sentence saying so.
+
+    A collective (every rank calls it on the same log step): under torchrun a stop decided per
+    rank would leave the other ranks waiting forever in their next all-reduce.
+    """
+    if dist.world_size() == 1:
+        return reason
+    flag = torch.tensor(float(reason is not None), device=device)
+    if float(dist.all_reduce_mean(flag)) == 0:
+        return None
+    return reason or "seen on another process (this one's metrics are still above the thresholds)"

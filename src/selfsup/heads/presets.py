@@ -147,7 +147,8 @@ class DINOHead(nn.Module):
     vector and a prototype; the paper finds this stabilizes training.
 
     Paper defaults: `out_dim=65536`, `hidden=2048`, `bottleneck=256`, `nlayers=3`, no BN.
-    DINO also freezes `last_layer` during the first epoch; that is the training loop's job.
+    DINO freezes `last_layer` during the first epoch: `selfsup.methods.dino.DINO` drops its
+    gradients in `after_backward` (`freeze_last_layer`).
 
     Shapes: `x: (N, in_dim)` -> `(N, out_dim)`.
     """

@@ -3,7 +3,9 @@
 A student (backbone + DINOHead) matches, on every crop, the sharpened and centred output
 distribution of a teacher (its EMA) on the *other* global crops. Centring (a running mean of
 teacher outputs subtracted before the softmax) and sharpening (a low teacher temperature)
-together avoid collapse (Sec. 3.1, 5.3).
+together avoid collapse (Sec. 3.1, 5.3). The official recipe's training-time parts live here
+too, through the engine's hooks: the head's last layer frozen at first, per-parameter gradient
+clipping (`after_backward`) and a cosine weight-decay schedule (`weight_decay`).
 """
 
 from __future__ import annotations
@@ -19,13 +21,23 @@ from selfsup.methods.momentum import cosine_momentum, frozen_copy, update_moment
 class DINO(Method):
     """Student: backbone -> head on all crops; teacher: EMA copies on the 2 global crops.
 
-    head: `selfsup.heads.presets.DINOHead` (its `out_dim` K sizes the center).
+    head: `selfsup.heads.presets.DINOHead` (its `out_dim` K sizes the center; its `last_layer`
+    is the layer frozen at first).
     student_temp 0.1, teacher_temp 0.04, center_momentum 0.9 (paper / official defaults);
     teacher temperature warms up linearly from `warmup_teacher_temp` to `teacher_temp` over the
     first `teacher_temp_warmup` fraction of training (the paper: 0.04 -> 0.07 over 30 epochs;
-    official default: no warm-up). momentum -> final_momentum: teacher EMA, 0.996 -> 1, cosine.
-    Not done here: freezing the head's last layer during epoch 1 (optimizer's job).
+    official default: 0.04 -> 0.04, i.e. none). The current value is the buffer
+    `teacher_temp_now`, saved in state_dict, so a resumed run continues it exactly.
+    momentum -> final_momentum: teacher EMA, 0.996 -> 1, cosine.
+    freeze_last_layer: fraction of training during which the head's last layer gets no update
+    (official `freeze_last_layer=1` epoch of its default 100 epochs: 0.01).
+    clip_grad: each student parameter's gradient norm is clipped to this (official
+    `clip_gradients`, default 3.0); None: no clipping.
+    weight_decay_end: the decay follows a cosine from `train.weight_decay` (official 0.04) to
+    this (official 0.4) over training; None keeps `train.weight_decay` constant.
     """
+
+    teacher_temp_now: torch.Tensor
 
     def __init__(
         self,
@@ -38,15 +50,29 @@ class DINO(Method):
         center_momentum: float = 0.9,
         momentum: float = 0.996,
         final_momentum: float = 1.0,
+        freeze_last_layer: float = 0.01,
+        clip_grad: float | None = 3.0,
+        weight_decay_end: float | None = 0.4,
     ) -> None:
         super().__init__()
         self.backbone, self.head = backbone, head
         self.teacher_backbone, self.teacher_head = frozen_copy(backbone), frozen_copy(head)
-        first = warmup_teacher_temp if teacher_temp_warmup > 0 else teacher_temp
-        self.loss = DINOLoss(head.out_dim, student_temp, first, center_momentum)
         self.teacher_temp, self.warmup_teacher_temp = teacher_temp, warmup_teacher_temp
         self.teacher_temp_warmup = teacher_temp_warmup
+        first = self.teacher_temperature(0, 1)
+        self.loss = DINOLoss(head.out_dim, student_temp, first, center_momentum)
+        # A buffer, not a float attribute: a checkpoint then holds it, and resuming at step k
+        # trains step k with the temperature an uninterrupted run would use.
+        self.register_buffer("teacher_temp_now", torch.tensor(first))
         self.momentum, self.final_momentum = momentum, final_momentum
+        self.freeze_last_layer, self.clip_grad = freeze_last_layer, clip_grad
+        self.weight_decay_end = weight_decay_end
+
+    def teacher_temperature(self, step: int, total_steps: int) -> float:
+        """The teacher temperature for `step`: linear warm-up, then `teacher_temp`."""
+        warm = self.teacher_temp_warmup * total_steps
+        frac = min(1.0, step / warm) if warm > 0 else 1.0
+        return self.warmup_teacher_temp + frac * (self.teacher_temp - self.warmup_teacher_temp)
 
     def _student(self, crops: list[torch.Tensor]) -> list[torch.Tensor]:
         """Crops of equal size share one backbone forward (global and local resolutions)."""
@@ -66,16 +92,35 @@ class DINO(Method):
         student = self._student(views)  # V tensors (N, K)
         with torch.no_grad():
             teacher = self.teacher_head(self.teacher_backbone(torch.cat(views[:2]))).chunk(2)
+        self.loss.teacher_temp = self.teacher_temp_now  # a 0-dim tensor: no host sync
         loss = self.loss([s.float() for s in student], [t.float() for t in teacher])
-        logs = {"teacher_temp": torch.tensor(self.loss.teacher_temp)}
+        logs = {"teacher_temp": self.teacher_temp_now.detach().clone()}
         return StepOutput(loss=loss, z=(student[0], student[1]), logs=logs)
+
+    @torch.no_grad()
+    def after_backward(self, step: int, total_steps: int) -> None:
+        """Clip each student gradient to norm `clip_grad`, then drop the last layer's gradients
+        while it is frozen (official order: `clip_gradients`, then `cancel_gradients_last_layer`;
+        a parameter without gradient is skipped by the optimizer, weight decay included)."""
+        grads = [p.grad for p in self.parameters() if p.grad is not None]
+        if self.clip_grad is not None and grads:
+            norms = torch.stack(torch._foreach_norm(grads))  # (P,) one norm per parameter
+            scale = (self.clip_grad / (norms + 1e-6)).clamp(max=1.0)
+            torch._foreach_mul_(grads, list(scale.unbind()))
+        if step < self.freeze_last_layer * total_steps:
+            for p in self.head.last_layer.parameters():
+                p.grad = None
+
+    def weight_decay(self, step: int, total_steps: int, base: float) -> float | None:
+        """Cosine from `base` (train.weight_decay) to `weight_decay_end` (official 0.04 -> 0.4)."""
+        if self.weight_decay_end is None:
+            return None
+        # The official cosine_scheduler has the shape of the momentum cosine: base -> final.
+        return cosine_momentum(step, total_steps, base, self.weight_decay_end)
 
     def after_step(self, step: int, total_steps: int) -> None:
         m = cosine_momentum(step, total_steps, self.momentum, self.final_momentum)
         update_momentum(self.backbone, self.teacher_backbone, m)
         update_momentum(self.head, self.teacher_head, m)
-        warm = self.teacher_temp_warmup * total_steps
-        frac = min(1.0, (step + 1) / warm) if warm > 0 else 1.0
-        self.loss.teacher_temp = self.warmup_teacher_temp + frac * (
-            self.teacher_temp - self.warmup_teacher_temp
-        )
+        self.teacher_temp_now.fill_(self.teacher_temperature(step + 1, total_steps))
+        self.loss.teacher_temp = self.teacher_temp_now

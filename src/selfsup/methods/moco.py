@@ -7,10 +7,14 @@ enqueued after the loss, so a batch's keys are never its own negatives.
 v3 (`predictor` given, `queue_size=0`): no queue; the other keys of the (global) batch are the
 negatives; a prediction head on the query side; symmetric loss scaled by 2T (official code).
 
-Shuffle-BN: MoCo shuffles the key batch across GPUs so that BN statistics cannot leak which
-key matches which query. With one process it is a no-op and omitted. Under torchrun, use
-`train.sync_bn: true` instead (global BN statistics, as MoCo v3 and SimCLR do): every rank's
-BN then sees the whole global batch, which removes the per-GPU leakage shuffle-BN addresses.
+Shuffle-BN (v2): MoCo shuffles the key batch across GPUs so that BN statistics cannot leak
+which key matches which query (Sec. 3.3). The leak exists on one GPU too; as MoCo's CIFAR-10
+demo, BN statistics are taken over 8 sub-batches in both encoders (`shuffle_bn.py`) and the key
+batch is permuted before the key forward and restored after. Under torchrun each process does
+the same on its own batch (keep `train.sync_bn: false`: SyncBatchNorm replaces the split layers
+and normalizes a query and its key with the same global statistics, the leak).
+v3 has no shuffle-BN: its negatives are the batch's own keys, which share the positive's
+statistics, and the official code uses SyncBN (arXiv:2104.02057, Sec. 4 / main_moco.py).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from selfsup.losses.functional import info_nce
 from selfsup.methods.base import Method, StepOutput
 from selfsup.methods.momentum import cosine_momentum, frozen_copy, update_momentum
 from selfsup.methods.queue import MemoryQueue
+from selfsup.methods.shuffle_bn import DEMO_GROUPS, split_batchnorm_
 
 
 class MoCo(Method):
@@ -32,6 +37,8 @@ class MoCo(Method):
     negatives, v3); temperature: 0.2 (MoCo v2; v3 uses 1.0 for ResNet, 0.2 for ViT);
     momentum -> final_momentum: EMA of the key encoder along a cosine (v2: constant 0.999;
     v3: 0.99 -> 1); symmetric: also swap the views (MoCo's CIFAR-10 demo and v3).
+    shuffle_bn_groups: BatchNorm statistics over this many sub-batches in both encoders, the
+    key batch shuffled first (MoCo's CIFAR-10 demo: 8); 0 or 1: plain BatchNorm.
     """
 
     def __init__(
@@ -44,8 +51,13 @@ class MoCo(Method):
         momentum: float = 0.999,
         final_momentum: float = 0.999,
         symmetric: bool = False,
+        shuffle_bn_groups: int = DEMO_GROUPS,
     ) -> None:
         super().__init__()
+        split = shuffle_bn_groups > 1  # before the key copies, which then split too
+        self.shuffle_bn = (
+            split and split_batchnorm_(nn.ModuleList([backbone, projector]), shuffle_bn_groups) > 0
+        )
         self.backbone, self.projector, self.predictor = backbone, projector, predictor
         self.key_backbone, self.key_projector = frozen_copy(backbone), frozen_copy(projector)
         self.temperature, self.symmetric = temperature, symmetric
@@ -60,7 +72,13 @@ class MoCo(Method):
 
     @torch.no_grad()
     def _key(self, x: torch.Tensor) -> torch.Tensor:
-        return self.key_projector(self.key_backbone(x))  # (N, d), no gradient
+        """x: (N, C, H, W) -> keys (N, d), no gradient. With shuffle-BN the batch is permuted
+        first, so key i's BN sub-batch is a random one, not its query's."""
+        if not (self.shuffle_bn and self.training):
+            return self.key_projector(self.key_backbone(x))
+        perm = torch.randperm(x.shape[0], device=x.device)
+        k = self.key_projector(self.key_backbone(x[perm]))
+        return k[torch.argsort(perm)]  # back in the order of the queries
 
     def _contrast(self, q: torch.Tensor, k: torch.Tensor, negatives) -> torch.Tensor:
         if self.queue is None:  # v3: in-batch keys of all ranks, loss scaled by 2T

@@ -22,7 +22,7 @@ from selfsup.augment.text_views import MaskedTokenViews, views_by_name
 from selfsup.data.memory import InMemoryDataset
 from selfsup.data.text import read_corpus, read_pairs, text_dataset
 from selfsup.data.tokenizer import TextTokenizer, load_tokenizer, train_tokenizer
-from selfsup.dist import gather_with_grad
+from selfsup.dist import gather_with_grad, world_size
 from selfsup.encoders.registry import create_encoder
 from selfsup.encoders.text_transformer import sif_weights
 from selfsup.losses.functional import info_nce
@@ -62,6 +62,12 @@ class SimCSE(Method):
         if len(views) not in (2, 3):
             raise ValueError(
                 f"SimCSE takes 2 or 3 views (anchor, positive[, negative]), got {len(views)}"
+            )
+        if views[0].shape[0] * world_size() < 2:  # no in-batch negative: the loss is 0
+            raise ValueError(
+                "SimCSE needs >= 2 sentences in a batch: the other sentences are the negatives "
+                "(with 1 the loss is 0 and nothing is learned); use train.batch_size >= 2 "
+                "(the paper: 64 unsupervised, 512 supervised)."
             )
         # One forward for all views: every row draws its own dropout mask.
         z = self.projector(self.backbone(pad_cat(views, self.pad_id)))  # (K N, D)
