@@ -56,8 +56,8 @@ from selfsup.data.tokenizer import TextTokenizer, train_tokenizer
 from selfsup.encoders.registry import create_encoder
 from selfsup.encoders.text_transformer import encode_sentences, sif_weights
 from selfsup.engine import TrainConfig, fit
+from selfsup.eval.linear import linear_probe
 from selfsup.eval.sts import fit_whitening, sts_spearman
-from selfsup.eval.text_probe import logistic_probe
 from selfsup.eval.tfidf import TfidfBaseline
 from selfsup.methods.mlm import MaskedLanguageModel
 from selfsup.methods.simcse import SimCSE
@@ -128,7 +128,7 @@ def evaluate(
     for name, (train, task_test) in tasks["probes"].items():
         if name not in probes:
             continue
-        acc = logistic_probe(
+        acc = linear_probe(
             features(train.texts),
             train.labels,
             features(task_test.texts),

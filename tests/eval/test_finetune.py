@@ -56,3 +56,20 @@ def test_unknown_finetune_optimizer_is_named():
     encoder = create_encoder("convnet_small", width=4)
     with pytest.raises(ValueError, match="'lamb'.*'sgd' or 'adamw'"):
         finetune(encoder, train, test, recipes.eval_view(8), 0.1, min_steps=1, optimizer="lamb")
+
+
+def test_fp16_finetune_scales_the_loss(monkeypatch):
+    """#19.4: fp16 fine-tuning steps through a GradScaler (fp16 gradients underflow without)."""
+    scaled = []
+
+    class SpyScaler(torch.amp.GradScaler):
+        def scale(self, outputs):
+            scaled.append(self.is_enabled())
+            return super().scale(outputs)
+
+    monkeypatch.setattr(torch.amp, "GradScaler", SpyScaler)
+    train, test = load_digits(8)
+    encoder = create_encoder("convnet_small", width=4)
+    r = finetune(encoder, train, test, recipes.eval_view(8), 0.01, min_steps=3, epochs=1,
+                 precision="fp16")  # fmt: skip
+    assert scaled == [True, True, True] and 0 <= r["top1"] <= 1

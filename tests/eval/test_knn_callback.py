@@ -3,6 +3,7 @@ from torch import nn
 
 from selfsup.data.memory import InMemoryDataset
 from selfsup.eval.knn_callback import KNNCallback, small_subset
+from selfsup.eval.protocol import EvalProtocol
 from selfsup.methods.base import StepOutput
 
 
@@ -24,7 +25,9 @@ def _blobs(n: int, seed: int) -> InMemoryDataset:
 def test_knn_callback_runs_when_a_multiple_of_every_was_passed():
     method = nn.Module()
     method.backbone = _Flat()
-    cb = KNNCallback(_blobs(40, 0), _blobs(20, 1), None, every=25, k=5, total_steps=90)
+    cb = KNNCallback(
+        _blobs(40, 0), _blobs(20, 1), None, every=25, protocol=EvalProtocol(5), total_steps=90
+    )
     logged = {}
     for step in range(10, 91, 10):  # log every 10, evaluate every 25 steps
         metrics = {}

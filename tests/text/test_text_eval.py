@@ -2,8 +2,8 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
+from selfsup.eval.linear import linear_probe
 from selfsup.eval.sts import average_ranks, fit_whitening, spearman, sts_spearman
-from selfsup.eval.text_probe import logistic_probe
 from selfsup.eval.tfidf import TfidfBaseline
 
 
@@ -46,14 +46,12 @@ def test_tfidf_ranks_overlapping_pairs_higher():
     assert abs(rho - 1.0) < 1e-9
 
 
-def test_logistic_probe_dense_and_sparse():
+def test_linear_probe_dense_and_sparse():
     g = np.random.default_rng(0)
     y = g.integers(0, 3, 300)
     x = g.normal(size=(300, 5)) + 3 * np.eye(3, 5)[y]
-    assert logistic_probe(x[:200], y[:200], x[200:], y[200:]) > 0.9
+    assert linear_probe(x[:200], y[:200], x[200:], y[200:]) > 0.9
     texts = [["good fine great", "bad awful poor", "blue green red"][c] for c in y]
     tfidf = TfidfBaseline().fit(texts)
-    acc = logistic_probe(
-        tfidf.transform(texts[:200]), y[:200], tfidf.transform(texts[200:]), y[200:]
-    )
+    acc = linear_probe(tfidf.transform(texts[:200]), y[:200], tfidf.transform(texts[200:]), y[200:])
     assert acc == 1.0

@@ -6,10 +6,18 @@ from selfsup.eval.health import HealthCallback, health_metrics
 from selfsup.eval.knn import knn_accuracy, knn_predict
 from selfsup.eval.knn_callback import KNNCallback
 from selfsup.eval.linear import linear_probe
-from selfsup.eval.protocol import evaluate_encoder, evaluate_features, raw_pixel_features
+from selfsup.eval.protocol import (
+    EvalProtocol,
+    EvaluationError,
+    evaluate_encoder,
+    evaluate_features,
+    raw_pixel_features,
+)
 from selfsup.eval.retrieval import retrieval_metrics
 
 __all__ = [
+    "EvalProtocol",
+    "EvaluationError",
     "HealthCallback",
     "KNNCallback",
     "evaluate_encoder",

@@ -92,6 +92,8 @@ def finetune(
     aug, batches = light_augment(transform), EpochBatches(len(subset), bs, seed)
     view_gen = torch.Generator(device=device).manual_seed(seed)
     inputs, targets = subset.inputs.to(device), subset.targets.to(device)
+    # fp16 gradients underflow to 0 below 6e-8: scale the loss up, unscale before the step.
+    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     model.train()
     for step in range(steps):
         for group in opt.param_groups:
@@ -101,8 +103,9 @@ def finetune(
         with autocast(device, precision):
             loss = F.cross_entropy(model(x).float(), targets[idx])
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        scaler.scale(loss).backward()
+        scaler.step(opt)  # skipped when the scaled gradients overflowed
+        scaler.update()
     logits = extract_features(model, test, transform, device=device, precision=precision)
     top1 = (logits.argmax(1) == test.targets).float().mean().item()
     return {"top1": top1, "labels": float(len(subset)), "steps": float(steps)}

@@ -1,9 +1,10 @@
 """kNN accuracy during training: a curve of "is it learning?" from a small labeled subset.
 
 Every `every` steps the frozen backbone encodes a small labeled train subset (the memory bank)
-and a small test subset; the weighted kNN (k=200, t=0.1, InstDisc) top-1 is added to the log
-as `knn_top1`. Small subsets keep it cheap: 2,000 + 1,000 images of 32 px cost a few seconds
-of CPU with a ResNet-18, so the curve is comparable across steps, not to the final number.
+and a small test subset; the weighted kNN top-1, with the run's `EvalProtocol` k and t (k
+resolved on the full training set, as the final evaluation resolves it), is added to the log as
+`knn_top1`. Small subsets keep it cheap: 2,000 + 1,000 images of 32 px cost a few seconds of CPU
+with a ResNet-18, so the curve is comparable across steps, not to the final number.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from selfsup.data.memory import InMemoryDataset, class_subset
 from selfsup.engine.loop import Callback
 from selfsup.eval.features import extract_features
 from selfsup.eval.knn import knn_accuracy
+from selfsup.eval.protocol import EvalProtocol
 from selfsup.methods.base import Method, StepOutput
 
 
@@ -32,6 +34,7 @@ class KNNCallback(Callback):
     The loop calls callbacks on log steps only, so the evaluation runs on the first log step at
     or after each multiple of `every` (exactly on it when `every` is a multiple of `log_every`).
     train, test: labeled data (use `small_subset`); transform: the deterministic eval view.
+    protocol: k, t, batch size and precision; an unset k is resolved on `train`'s size.
     """
 
     def __init__(
@@ -41,9 +44,7 @@ class KNNCallback(Callback):
         transform: Callable[[torch.Tensor], torch.Tensor],
         every: int,
         device: str | torch.device = "cpu",
-        precision: str = "bf16",
-        k: int = 200,
-        temperature: float = 0.1,
+        protocol: EvalProtocol | None = None,
         total_steps: int | None = None,
     ) -> None:
         if every < 1:
@@ -51,8 +52,8 @@ class KNNCallback(Callback):
         if train.targets is None or test.targets is None:
             raise ValueError("KNNCallback needs labeled train and test data")
         self.train, self.test, self.transform = train, test, transform
-        self.every, self.device, self.precision = every, device, precision
-        self.k, self.temperature, self.total_steps = k, temperature, total_steps
+        self.every, self.device, self.total_steps = every, device, total_steps
+        self.protocol = (protocol or EvalProtocol()).resolve(len(train))
         self.last = 0  # step of the previous evaluation
 
     def due(self, step: int) -> bool:
@@ -67,10 +68,9 @@ class KNNCallback(Callback):
 
     def evaluate(self, encoder: torch.nn.Module) -> float:
         """kNN top-1 in [0, 1] of `encoder` on the subsets (extract_features restores .train())."""
-        kw = dict(device=self.device, precision=self.precision)
+        p = self.protocol
+        kw = dict(batch_size=p.batch_size, device=self.device, precision=p.precision)
         train_f = extract_features(encoder, self.train, self.transform, **kw)
         test_f = extract_features(encoder, self.test, self.transform, **kw)
-        acc = knn_accuracy(
-            train_f, self.train.targets, test_f, self.test.targets, self.k, self.temperature
-        )
+        acc = knn_accuracy(train_f, self.train.targets, test_f, self.test.targets, p.knn_k, p.knn_t)
         return acc["top1"]

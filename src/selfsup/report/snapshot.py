@@ -9,6 +9,7 @@ adds the `recon_*` arrays of `selfsup.report.reconstructions.reconstruction_data
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from selfsup.data.memory import InMemoryDataset
+from selfsup.engine.run_dir import write_atomic
 from selfsup.eval.features import extract_features
 
 Views = Callable[..., list[torch.Tensor]]
@@ -99,11 +101,15 @@ def collect(
     n_queries: int = 8,
     k: int = 8,
     seed: int = 0,
+    features: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> dict[str, np.ndarray]:
     """Arrays for the report (module docstring); test must be labeled for the map and grid.
 
     max_embed: test rows embedded for the 2-D map (t-SNE cost grows with it).
+    features: {"after"/"before": (train (N, D), test (M, D))} the evaluation already extracted
+    (`selfsup.run.evaluate_run`); an encoder without them is encoded here.
     """
+    features = features or {}
     device = torch.device(device)
     out: dict[str, np.ndarray] = {}
     rows = _rows(len(test), max_embed, seed)
@@ -112,7 +118,10 @@ def collect(
     pair_imgs = test.inputs[_rows(len(test), n_pairs, seed + 1)]
     for tag, enc in encoders.items():
         enc.to(device)
-        f = extract_features(enc, sub, transform, device=device, precision=precision)
+        if tag in features:
+            f = features[tag][1][rows]
+        else:
+            f = extract_features(enc, sub, transform, device=device, precision=precision)
         out[f"emb_{tag}"] = f.numpy().astype(np.float16)
         out[f"pos_{tag}"], out[f"neg_{tag}"] = pair_similarities(enc, pair_imgs, views, device)
     if test.targets is not None:
@@ -120,7 +129,10 @@ def collect(
     if test.classes:
         out["classes"] = np.array(test.classes)
     queries = _rows(len(sub), n_queries, seed + 2)
-    train_f = extract_features(encoder, train, transform, device=device, precision=precision)
+    if "after" in features:
+        train_f = features["after"][0]
+    else:
+        train_f = extract_features(encoder, train, transform, device=device, precision=precision)
     nbrs = retrieval_examples(torch.from_numpy(out["emb_after"]).float(), train_f, k, queries)
     out["query_images"] = sub.inputs[queries].numpy()
     out["neighbor_images"] = train.inputs[nbrs].numpy()  # (Q, k, C, H, W)
@@ -136,7 +148,9 @@ def collect(
 def save(data: dict[str, np.ndarray], run_dir: Path) -> Path:
     """Write `report_data.npz` (compressed) into `run_dir`."""
     path = Path(run_dir) / FILE
-    np.savez_compressed(path, **data)
+    buf = io.BytesIO()  # whole or not at all, and never through a symlink
+    np.savez_compressed(buf, **data)
+    write_atomic(path, buf.getvalue())
     return path
 
 
