@@ -28,6 +28,7 @@ SHORTCUTS = {
     "batch_size": "train.batch_size",
     "lr": "train.lr",
     "out": "train.out_dir",
+    "overwrite": "train.overwrite",
     "device": "train.device",
     "precision": "train.precision",
     "seed": "train.seed",
@@ -67,7 +68,11 @@ def _add_pretrain(sub) -> None:
     p.add_argument("--steps", type=int, help="train this many steps (overrides --epochs)")
     p.add_argument("--batch-size", type=int, help="global batch size")
     p.add_argument("--lr", type=float)
-    p.add_argument("--out", help="run folder (default runs/<method>-<data>-<time>)")
+    p.add_argument(
+        "--out",
+        help="run folder (default: a new runs/<method>-<data>-<time>); a folder that already "
+        "holds a run is refused unless --resume or --overwrite",
+    )
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"])
     p.add_argument("--seed", type=int)
@@ -80,7 +85,16 @@ def _add_pretrain(sub) -> None:
     )
     p.add_argument("--eval-every", type=int, help="kNN evaluation every N steps during training")
     p.add_argument(
-        "--resume", action="store_true", help="continue from the newest valid checkpoint in --out"
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its newest valid checkpoint (an error if it has none)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        default=None,  # absent: leave train.overwrite as the config file has it
+        help="start afresh in an --out that holds a run: its run files (checkpoints, metrics, "
+        "results, encoder, report) are deleted first",
     )
     p.add_argument(
         "--skip-bad-files",
@@ -105,9 +119,10 @@ def _add_pretrain(sub) -> None:
 def _add_evaluate(sub) -> None:
     p = sub.add_parser(
         "evaluate",
-        help="kNN (k=200, t=0.1) and linear probe of a trained encoder",
-        description="Evaluate a run folder or encoder.safetensors on labeled data "
-        "(frozen features).",
+        help="kNN, linear probe and retrieval of a trained encoder, with the run's own protocol",
+        description="Evaluate a run folder or encoder.safetensors on labeled data (frozen "
+        "features). Settings come from the run's results.json (eval_protocol), so on the run's "
+        "data this reproduces its numbers; the flags below override them (and are printed).",
     )
     p.add_argument("run", help="run folder, or encoder .safetensors (with its .json beside it)")
     p.add_argument(
@@ -115,15 +130,31 @@ def _add_evaluate(sub) -> None:
     )
     p.add_argument("--image-size", type=int)
     p.add_argument("--device", default="auto")
-    p.add_argument("--no-linear", action="store_true", help="kNN only")
+    p.add_argument(
+        "--k",
+        type=int,
+        help="kNN neighbours (default: the run's; 200 on >= 10,000 samples, else 20)",
+    )
+    p.add_argument("--t", type=float, help="kNN temperature (default: the run's; 0.1, InstDisc)")
+    p.add_argument("--batch-size", type=int, help="feature-extraction batch (default: the run's)")
+    p.add_argument(
+        "--precision", choices=["fp32", "bf16", "fp16"], help="default: the run's train.precision"
+    )
+    p.add_argument("--no-linear", action="store_true", help="kNN (and retrieval) only")
 
 
 def _add_embed(sub) -> None:
-    p = sub.add_parser("embed", help="write embeddings of a data set to .npy (+ an index file)")
+    p = sub.add_parser("embed", help="write embeddings of a data set to .npy (+ an index .csv)")
     p.add_argument("run", help="run folder, or encoder .safetensors")
     p.add_argument("--data", required=True)
     p.add_argument("--image-size", type=int)
-    p.add_argument("--out", required=True, help="output .npy; rows are listed in <out>.index.txt")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output .npy (.npy is appended when missing; a folder gets embeddings.npy). Row i "
+        "is described by row i of <out>.index.csv (columns split, source, label; RFC 4180 "
+        "quoting, so any file name round-trips through Python's csv module)",
+    )
     p.add_argument("--device", default="auto")
 
 
@@ -180,62 +211,106 @@ def _data_for(args, cfg: dict):
     if not spec:
         raise ValueError("no --data given and the run's config names none")
     size = args.image_size or cfg.get("image_size")
-    return load_image_data(spec, size, cfg.get("data_root", "~/.cache/selfsup/datasets"))
+    root = cfg.get("data_root", "~/.cache/selfsup/datasets")
+    # The run's own loading settings, so evaluate sees the data pretrain evaluated on.
+    kw = {k: cfg[k] for k in ("skip_bad_files", "max_image_pixels") if k in cfg}
+    return load_image_data(spec, size, root, **kw)
+
+
+def _eval_protocol(args, cfg: dict, train):
+    """The run's recorded EvalProtocol (results.json), else one from its config.yaml, with the
+    flags given to `evaluate` applied; prints where each setting came from."""
+    import dataclasses
+
+    from selfsup.eval.protocol import EvalProtocol
+
+    path = _run_file(args.run, "results.json")
+    recorded = json.loads(path.read_text()).get("eval_protocol") if path.exists() else None
+    ev, tr = cfg.get("eval") or {}, cfg.get("train") or {}
+    if recorded is not None and not (args.data and args.data != cfg.get("data")):
+        protocol, source = EvalProtocol.from_dict(recorded, f"{path} eval_protocol"), str(path)
+    else:  # other data, or a run without a record: its settings, k resolved on this bank
+        keys = {"knn_k": "knn_k", "knn_t": "knn_t", "linear": "linear", "batch_size": "batch_size"}
+        kw = {f: ev[k] for f, k in keys.items() if k in ev}
+        kw |= {k: tr[k] for k in ("precision", "seed") if k in tr}
+        protocol, source = EvalProtocol(**kw), "the run's config (no recorded protocol)"
+    flags = {"knn_k": args.k, "knn_t": args.t, "batch_size": args.batch_size}
+    flags |= {"precision": args.precision, "linear": False if args.no_linear else None}
+    flags = {k: v for k, v in flags.items() if v is not None}
+    protocol = dataclasses.replace(protocol, **flags).resolve(len(train))
+    print(f"evaluation protocol from {source}: {protocol.to_dict()}")
+    if flags:
+        print(f"overridden by flags: {flags}")
+    return protocol
+
+
+def _run_file(run: str, name: str) -> Path:
+    """`name` in the run folder `run` (or beside the .safetensors file `run`)."""
+    path = Path(run)
+    return (path if path.is_dir() else path.parent) / name
 
 
 def cmd_evaluate(args) -> int:
     from selfsup.augment import recipes
     from selfsup.engine.loop import resolve_device
-    from selfsup.eval.protocol import evaluate_encoder
+    from selfsup.eval.protocol import EvaluationError, evaluate_encoder, label_problem
     from selfsup.run import format_table
 
     encoder, cfg = _encoder_and_config(args.run)
     train, test = _data_for(args, cfg)
-    if test is None or not test.has_labels:
-        print(f"{args.data}: evaluation needs labeled data with a test split", file=sys.stderr)
-        return 2
+    problem = label_problem(train, test)
+    if problem:
+        raise EvaluationError(f"{problem}. Pass --data with labeled data of >= 2 classes.")
+    protocol = _eval_protocol(args, cfg, train)
     device = resolve_device(args.device)
+    view = recipes.eval_view(train.inputs.shape[-1])
     row = evaluate_encoder(
-        encoder.to(device),
-        train,
-        test,
-        recipes.eval_view(train.inputs.shape[-1]),
-        device,
-        linear=not args.no_linear,
+        encoder.to(device), train, test, view, device, protocol=protocol, name=args.run
     )
     print(format_table({"encoder": row}))
     print(json.dumps(row))
     return 0
 
 
+def embed_paths(out: str) -> tuple[Path, Path]:
+    """(embeddings .npy, index .csv) for `embed --out`: a folder (existing, or ending in a
+    separator) gets embeddings.npy; a name without .npy gets it appended, as np.save does."""
+    path = Path(out)
+    if path.is_dir() or out.endswith(("/", "\\")):
+        path = path / "embeddings.npy"
+    elif path.suffix != ".npy":
+        path = path.with_name(path.name + ".npy")
+    return path, path.with_name(path.stem + ".index.csv")
+
+
 def cmd_embed(args) -> int:
+    import csv
+
     import numpy as np
 
     from selfsup.augment import recipes
     from selfsup.engine.loop import resolve_device
     from selfsup.eval.features import extract_features
+    from selfsup.eval.protocol import check_finite
 
     encoder, cfg = _encoder_and_config(args.run)
     train, test = _data_for(args, cfg)
+    device = resolve_device(args.device)
     rows = []
     for ds in [train] + ([test] if test is not None else []):
-        f = extract_features(
-            encoder.to(resolve_device(args.device)),
-            ds,
-            recipes.eval_view(ds.inputs.shape[-1]),
-            device=resolve_device(args.device),
-        )
-        rows.append((ds, f))
-    out = Path(args.out)
+        view = recipes.eval_view(ds.inputs.shape[-1])
+        f = extract_features(encoder.to(device), ds, view, device=device)
+        rows.append((ds, check_finite(f, args.run, ds.name or args.data)))
+    out, index = embed_paths(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.save(out, np.concatenate([f.numpy() for _, f in rows]))
-    index = [
-        f"{ds.name}\t{src}\t{'' if ds.targets is None else int(ds.targets[i])}"
-        for ds, _ in rows
-        for i, src in enumerate(ds.sources or range(len(ds)))
-    ]
-    out.with_suffix(".index.txt").write_text("split\tsource\tlabel\n" + "\n".join(index) + "\n")
-    print(f"wrote {sum(len(f) for _, f in rows)} embeddings to {out}")
+    with index.open("w", newline="", encoding="utf-8") as fh:  # csv quotes newlines, commas
+        w = csv.writer(fh)
+        w.writerow(["split", "source", "label"])
+        for ds, _ in rows:
+            labels = [""] * len(ds) if ds.targets is None else ds.targets.tolist()
+            w.writerows(zip([ds.name] * len(ds), ds.sources or range(len(ds)), labels, strict=True))
+    print(f"wrote {sum(len(f) for _, f in rows)} embeddings to {out} (rows: {index})")
     return 0
 
 
@@ -315,11 +390,19 @@ def main(argv: list[str] | None = None) -> int:
         BadImageError,
         NonFiniteLossError,
         CollapseError,
-        FileNotFoundError,
+        OSError,  # a missing, unreadable or unwritable path: its message names the path
         ValueError,
     ) as e:
         print(f"selfsup {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Checkpoints are written atomically, so whatever the last one is, it is whole.
+        hint = ""
+        if args.command == "pretrain":
+            out = args.out or "<the run folder printed above>"
+            hint = f" To continue, run the same command with --out {out} --resume."
+        print(f"selfsup {args.command}: interrupted.{hint}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from selfsup.engine.config import TrainConfig
+from selfsup.safe_yaml import YAMLFileError, parse_yaml, read_yaml_file
 
 
 @dataclass
@@ -42,6 +41,17 @@ class EvalConfig:
     # subset, decoded into memory at the view size), so a folder too large for memory stays so.
     stream_images: int = 50_000
 
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "stream_images", "every_samples"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)}: use >= 1")
+        if self.knn_k is not None and self.knn_k < 1:
+            raise ValueError(f"knn_k={self.knn_k}: use >= 1 neighbour (or null for the default)")
+        if not self.knn_t > 0:
+            raise ValueError(f"knn_t={self.knn_t}: the kNN temperature must be > 0 (0.1)")
+        if self.every < 0:
+            raise ValueError(f"every={self.every}: use 0 (only at the end) or a step count")
+
 
 @dataclass
 class RunConfig:
@@ -53,6 +63,9 @@ class RunConfig:
     image_size: int | None = None  # resize folder images to this side; digits default 16
     data_root: str = "~/.cache/selfsup/datasets"  # where torchvision downloads cifar10
     skip_bad_files: bool = False
+    # Images claiming more pixels are refused before decoding (a few-hundred-byte file can claim
+    # 20000x20000); PIL's decompression-bomb limit, Image.MAX_IMAGE_PIXELS (~0.25 GB as RGB).
+    max_image_pixels: int = 89_478_485
     # Read a folder file by file in `train.workers` DataLoader workers (decode + crop there, the
     # rest of the views on the device) instead of decoding it into memory; needs image_size.
     stream: bool = False
@@ -67,6 +80,12 @@ class RunConfig:
         )
     )
     eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def __post_init__(self) -> None:
+        if self.image_size is not None and self.image_size < 1:
+            raise ValueError(f"image_size={self.image_size}: use a side of >= 1 pixel, e.g. 32")
+        if self.max_image_pixels < 1:
+            raise ValueError(f"max_image_pixels={self.max_image_pixels}: use >= 1")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -107,7 +126,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         except ValueError:
             pass
     if tp is dict and isinstance(value, dict):
-        return value
+        return copy.deepcopy(value)
     if (
         isinstance(tp, type)
         and isinstance(value, tp)
@@ -138,6 +157,10 @@ def apply(obj: Any, values: dict, prefix: str = "", where: str = "") -> Any:
                     f"{full}: expected a mapping of {', '.join(_hints(type(current)))}"
                 )
             apply(current, value, f"{full}.", where)
+        elif isinstance(current, dict) and isinstance(value, dict):
+            # Key by key: `--set method_args.a=1 --set method_args.b=2` keeps both, and a YAML
+            # file's method_args keep the keys that an override does not name.
+            setattr(obj, key, merge_dicts(current, _coerce(value, hints[key], full)))
         else:
             setattr(obj, key, _coerce(value, hints[key], full))
     if hasattr(obj, "__post_init__"):
@@ -148,12 +171,26 @@ def apply(obj: Any, values: dict, prefix: str = "", where: str = "") -> Any:
     return obj
 
 
+def merge_dicts(base: dict, update: dict) -> dict:
+    """A copy of `base` with `update` merged in, nested mappings merged key by key."""
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(out.get(key), dict) and isinstance(value, dict):
+            out[key] = merge_dicts(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 def parse_override(text: str) -> dict:
     """'train.lr=0.1' -> {'train': {'lr': 0.1}} (the value is parsed as YAML)."""
     key, sep, raw = text.partition("=")
     if not sep or not key:
         raise ConfigError(f"--set {text!r}: expected key=value, e.g. --set train.lr=0.1")
-    value = yaml.safe_load(raw) if raw else ""
+    try:
+        value = parse_yaml(raw, f"--set {text}") if raw else ""
+    except YAMLFileError as e:
+        raise ConfigError(str(e)) from e
     for part in reversed(key.split(".")):
         value = {part: value}
     return value
@@ -186,12 +223,10 @@ def load_config(
         apply(cfg, copy.deepcopy(TEXT_DEFAULTS))
     if path is not None:
         p = Path(path)
-        if not p.exists():
-            raise ConfigError(f"{p}: config file not found")
-        try:  # safe_load: tags like !!python/object are refused, never constructed
-            data = yaml.safe_load(p.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{p}: not plain YAML ({e}). Python tags are not allowed.") from e
+        try:  # bounded safe_load: Python tags and alias bombs are refused, never constructed
+            data = read_yaml_file(p) or {}
+        except YAMLFileError as e:
+            raise ConfigError(str(e)) from e
         if not isinstance(data, dict):
             raise ConfigError(f"{p}: expected a mapping of keys at the top level")
         apply(cfg, data, where=f" in {p}")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-import re
 import time
 from pathlib import Path
 
@@ -34,11 +33,18 @@ from selfsup.encoders import create_encoder
 from selfsup.engine import fit
 from selfsup.engine.batches import EpochBatches
 from selfsup.engine.loop import resolve_device, total_steps
+from selfsup.engine.run_dir import claim_run_dir, timestamped_run_dir, write_atomic
 from selfsup.eval.finetune import few_label_finetune
 from selfsup.eval.health import HealthCallback
 from selfsup.eval.knn_callback import KNNCallback, small_subset
-from selfsup.eval.protocol import evaluate_encoder, evaluate_features, raw_pixel_features
-from selfsup.eval.retrieval import evaluate_retrieval
+from selfsup.eval.protocol import (
+    EvalProtocol,
+    encoder_features,
+    evaluate_features,
+    knn_k_for,
+    label_problem,
+    raw_pixel_features,
+)
 from selfsup.report import snapshot
 from selfsup.report.environment import environment
 from selfsup.report.html import write_report
@@ -49,13 +55,12 @@ def default_run_dir(cfg: RunConfig) -> Path:
     """runs/<method>-<data>-<time>; config strings are reduced to one safe path component, so
     a value like "../../x" cannot place the run (or anything it writes) outside runs/."""
     name = Path(cfg.data).name or cfg.data
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{cfg.method}-{name}").lstrip(".")
-    return Path("runs") / f"{slug}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return timestamped_run_dir(f"{cfg.method}-{name}")
 
 
 def write_config(cfg: RunConfig, run_dir: Path) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    write_atomic(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
 
 def pretrain(cfg: RunConfig, log=print) -> dict:
@@ -63,13 +68,10 @@ def pretrain(cfg: RunConfig, log=print) -> dict:
     dist.init_from_env()
     if not dist.is_main():  # rank-0-only output; the other ranks still compute everything
         log = lambda *args, **kwargs: None  # noqa: E731
-    if not cfg.train.out_dir or cfg.train.out_dir == "runs/run":
-        cfg.train.out_dir = str(default_run_dir(cfg))
-        if dist.world_size() > 1:  # one folder: the ranks' clocks may straddle a second
-            name = [cfg.train.out_dir]
-            torch.distributed.broadcast_object_list(name, src=0)
-            cfg.train.out_dir = name[0]
-    run_dir = Path(cfg.train.out_dir)
+    # Claimed once, before anything is written: refuses to overwrite a run or resume nothing.
+    out, default = cfg.train.out_dir, default_run_dir(cfg)
+    run_dir = claim_run_dir(out, cfg.train.resume, cfg.train.overwrite, default)
+    cfg.train.out_dir = str(run_dir)
     if cfg.modality == "text":
         return pretrain_text(cfg, run_dir, log)
     if cfg.modality != "image":
@@ -97,14 +99,14 @@ def pretrain(cfg: RunConfig, log=print) -> dict:
             dist.world_size(),
         )
         log(f"sampler: {sampler.classes_per_batch} classes x {sampler.samples_per_class} per batch")
-    if dist.is_main():
+    if dist.is_main() and not cfg.train.resume:  # a resume keeps the config.yaml of its run
         write_config(cfg, run_dir)
     batches = sampler or EpochBatches(len(source), cfg.train.batch_size)
     steps = total_steps(cfg.train, batches.steps_per_epoch)[0]
     callbacks = training_callbacks(cfg, train, test, size, steps) if train is not None else []
     result = fit(
         method, source, train_views, cfg.train, callbacks, run_config=cfg.to_dict(),
-        sampler=sampler,
+        sampler=sampler, run_dir=run_dir,
     )  # fmt: skip
     log(
         f"trained {result.steps} steps in {result.wall_time:.0f} s "
@@ -112,11 +114,14 @@ def pretrain(cfg: RunConfig, log=print) -> dict:
         + (f" (resumed from step {result.resumed_from})" if result.resumed_from else "")
     )
     results = {"train": {"steps": result.steps, "seconds": result.wall_time, **result.last_metrics}}
+    features: dict = {}  # encoder tag -> (train, test) features: the report reuses them
     if cfg.eval.enabled and test is not None and test.has_labels:
-        results["eval"] = evaluate_run(cfg, encoder, random_encoder, train, test, size, log)
+        results |= evaluate_run(cfg, encoder, random_encoder, train, test, size, log, features)
     elif cfg.eval.enabled:
         log("evaluation skipped: the data has no labels (a flat folder) or no test split")
-    results |= finish_report(cfg, callbacks, encoder, random_encoder, train, test, views, method)
+    results |= finish_report(
+        cfg, callbacks, encoder, random_encoder, train, test, views, method, features
+    )
     if "eval" in results and cfg.eval.finetune:
         results["eval"][f"{cfg.method} (trained)"] |= finetune_run(cfg, encoder, train, test, log)
     skipped = (train.skipped if train is not None else []) + (files.skipped if files else [])
@@ -124,7 +129,7 @@ def pretrain(cfg: RunConfig, log=print) -> dict:
         results["data"] = {"skipped_files": skipped}
         log(f"note: skipped {len(skipped)} bad files (--skip-bad-files); see results.json")
     if dist.is_main():
-        (run_dir / "results.json").write_text(json.dumps(results, indent=2))
+        write_atomic(run_dir / "results.json", json.dumps(results, indent=2))
         if cfg.eval.report:
             log(f"report: {write_report(run_dir)}")
     return results
@@ -136,7 +141,13 @@ def load_run_images(cfg: RunConfig, log=print):
     files, test_files = stream_files(cfg) if cfg.stream else (None, None)
     train = test = None
     if files is None:
-        train, test = load_image_data(cfg.data, cfg.image_size, cfg.data_root, cfg.skip_bad_files)
+        train, test = load_image_data(
+            cfg.data,
+            cfg.image_size,
+            cfg.data_root,
+            cfg.skip_bad_files,
+            max_image_pixels=cfg.max_image_pixels,
+        )
     elif needs_eval_data(cfg):  # at most eval.stream_images per split, at the view size
         limit = cfg.eval.stream_images
         train = files.decode(cfg.image_size, limit)
@@ -168,7 +179,11 @@ def stream_files(cfg: RunConfig) -> tuple[ImageFiles, ImageFiles | None]:
         raise ConfigError(
             "stream=true needs image_size (the side of the training views), e.g. --image-size 224"
         )
-    kw = {"seed": cfg.train.seed, "skip_bad_files": cfg.skip_bad_files}
+    kw = {
+        "seed": cfg.train.seed,
+        "skip_bad_files": cfg.skip_bad_files,
+        "max_image_pixels": cfg.max_image_pixels,
+    }
     train, test = folder_splits(root, lambda d: ImageFiles.from_folder(d, **kw))
     if test is not None or train.targets is None:
         return train, test
@@ -198,17 +213,19 @@ def training_callbacks(cfg: RunConfig, train, test, size: int, steps: int) -> li
                 recipes.eval_view(size),
                 cfg.eval.every,
                 resolve_device(cfg.train.device),
-                cfg.train.precision,
-                k=knn_k(cfg, train),
-                temperature=cfg.eval.knn_t,
+                eval_protocol(cfg, train),  # k resolved on the whole bank, as at the end
                 total_steps=steps,
             )
         )
     return callbacks
 
 
-def finish_report(cfg, callbacks, encoder, random_encoder, train, test, views, method=None) -> dict:
+def finish_report(
+    cfg, callbacks, encoder, random_encoder, train, test, views, method=None, features=None
+) -> dict:
     """Environment, collapse status and the report's arrays (report_data.npz) of this run.
+
+    features: {"after"/"before": (train, test) features} of `evaluate_run`, not extracted again.
 
     A method with `reconstruct` (MAE) adds its reconstructions of 8 fixed test images (train
     images without a test split) under a seeded mask, drawn by the report.
@@ -230,6 +247,7 @@ def finish_report(cfg, callbacks, encoder, random_encoder, train, test, views, m
             device,
             cfg.train.precision,
             seed=cfg.train.seed,
+            features=features,
         )
     if cfg.eval.report and cfg.modality == "image" and hasattr(method, "reconstruct"):
         images = (test if test is not None else train).inputs
@@ -267,43 +285,65 @@ def evaluate_run(
     test: InMemoryDataset,
     size: int,
     log=print,
-) -> dict[str, dict[str, float]]:
-    """kNN + linear probe of the trained encoder, and (baselines) random init and raw pixels."""
-    device = resolve_device(cfg.train.device)
-    transform = recipes.eval_view(size)
-    knn = {"k": knn_k(cfg, train), "temperature": cfg.eval.knn_t, "linear": cfg.eval.linear}
-    precision = cfg.train.precision
+    features: dict | None = None,
+) -> dict:
+    """{"eval_protocol": settings, "eval": rows}: kNN, linear probe and retrieval of the trained
+    encoder and (baselines) random init and raw pixels; {} and a note when labels cannot tell.
+
+    Each encoder's train and test features are extracted once; `features`, when given, receives
+    them as {"before"/"after": (train (N, D), test (M, D))} for the report.
+    """
+    problem = label_problem(train, test)
+    if problem:
+        log(f"evaluation skipped: {problem}")
+        return {}
+    protocol = eval_protocol(cfg, train)
+    device, transform = resolve_device(cfg.train.device), recipes.eval_view(size)
+    features = {} if features is None else features
+    encoders = [("after", f"{cfg.method} (trained)", encoder)]
     rows: dict[str, dict[str, float]] = {}
     if cfg.eval.baselines:
-        rows["raw pixels"] = evaluate_features(
-            raw_pixel_features(train), train.targets, raw_pixel_features(test), test.targets, **knn
-        )
+        raw = raw_pixel_features(train), raw_pixel_features(test)
+        rows["raw pixels"] = evaluate_features(*_labeled(raw, train, test), protocol)
         if random_encoder is not None:
-            rows["random init"] = evaluate_encoder(
-                random_encoder.to(device), train, test, transform, device, precision, **knn
-            )
-    rows[f"{cfg.method} (trained)"] = evaluate_encoder(
-        encoder, train, test, transform, device, precision, **knn
-    )
-    # Retrieval on the held-out split: every test image queries all the others (Recall@K, MAP@R).
-    retrieval = {"transform": transform, "device": device, "precision": precision}
-    rows[f"{cfg.method} (trained)"] |= evaluate_retrieval(encoder, test, **retrieval)
-    if "random init" in rows:
-        rows["random init"] |= evaluate_retrieval(random_encoder, test, **retrieval)
+            encoders.insert(0, ("before", "random init", random_encoder))
+    for tag, name, enc in encoders:
+        where = f"{name} of {cfg.train.out_dir}"
+        enc.to(device)
+        features[tag] = tuple(
+            encoder_features(enc, d, transform, protocol, device, where) for d in (train, test)
+        )
+        rows[name] = evaluate_features(*_labeled(features[tag], train, test), protocol)
     log(format_table(rows))
     if cfg.data == "digits" and cfg.eval.baselines:
         log(
             "note: on digits raw pixels are a strong baseline (8x8 centred strokes; kNN on pixels "
             "≈97 %). The point of the default run is the gain over the random-init encoder."
         )
-    return rows
+    return {"eval_protocol": protocol.to_dict(), "eval": rows}
+
+
+def _labeled(feats: tuple, train: InMemoryDataset, test: InMemoryDataset) -> tuple:
+    """(train features, train labels, test features, test labels) for `evaluate_features`."""
+    return feats[0], train.targets, feats[1], test.targets
+
+
+def eval_protocol(cfg: RunConfig, bank: InMemoryDataset) -> EvalProtocol:
+    """The run's evaluation settings (eval.knn_k / knn_t / linear / batch_size, train.precision
+    and seed), kNN k resolved on the size of the labeled bank `bank` (`knn_k`)."""
+    return EvalProtocol(
+        knn_k=cfg.eval.knn_k,
+        knn_t=cfg.eval.knn_t,
+        linear=cfg.eval.linear,
+        seed=cfg.train.seed,
+        batch_size=cfg.eval.batch_size,
+        precision=cfg.train.precision,
+    ).resolve(len(bank))
 
 
 def knn_k(cfg: RunConfig, bank: InMemoryDataset) -> int:
     """cfg.eval.knn_k, or 200 (InstDisc) for banks of >= 10,000 samples and 20 below."""
-    if cfg.eval.knn_k is not None:
-        return cfg.eval.knn_k
-    return 200 if len(bank) >= 10_000 else 20
+    return knn_k_for(len(bank), cfg.eval.knn_k)
 
 
 def format_table(rows: dict[str, dict[str, float]]) -> str:
@@ -327,6 +367,11 @@ def pretrain_text(cfg: RunConfig, run_dir: Path, log=print) -> dict:
     from selfsup.methods.simcse import build_text_run
 
     _check_kwargs(build_text_run, cfg.method_args, f"method_args for text {cfg.method}")
+    if cfg.method == "simcse" and cfg.train.batch_size < 2:  # before the tokenizer is trained
+        raise ConfigError(
+            f"train.batch_size={cfg.train.batch_size}: SimCSE's negatives are the other "
+            "sentences of the batch; use >= 2 (the paper: 64 unsupervised, 512 supervised)."
+        )
     kwargs = {k: v for k, v in cfg.method_args.items() if k != "encoder"}
     if "view_names" in kwargs:
         kwargs["view_names"] = tuple(kwargs["view_names"])
@@ -334,10 +379,12 @@ def pretrain_text(cfg: RunConfig, run_dir: Path, log=print) -> dict:
         cfg.method, cfg.data, encoder=cfg.encoder, encoder_kwargs=cfg.encoder_args, **kwargs
     )
     log(f"data: {cfg.data}: {len(run.train)} sentences, vocabulary {run.tokenizer.vocab_size}")
-    if dist.is_main():
+    if dist.is_main() and not cfg.train.resume:  # a resume keeps the files of its run
         write_config(cfg, run_dir)
-        run.tokenizer.save(run_dir)
-    result = fit(run.method, run.train, run.views, cfg.train, run_config=cfg.to_dict())
+        write_atomic(run_dir / "tokenizer.json", run.tokenizer.to_json())
+    result = fit(
+        run.method, run.train, run.views, cfg.train, run_config=cfg.to_dict(), run_dir=run_dir
+    )
     log(f"trained {result.steps} steps in {result.wall_time:.0f} s -> {run_dir}")
     log(
         "evaluate sentence embeddings (STS-B, SST-2, TREC, AG News, TF-IDF beside): "
@@ -345,5 +392,5 @@ def pretrain_text(cfg: RunConfig, run_dir: Path, log=print) -> dict:
     )
     results = {"train": {"steps": result.steps, "seconds": result.wall_time, **result.last_metrics}}
     if dist.is_main():
-        (run_dir / "results.json").write_text(json.dumps(results, indent=2))
+        write_atomic(run_dir / "results.json", json.dumps(results, indent=2))
     return results

@@ -68,7 +68,7 @@ def test_evaluate_and_embed_read_the_run(run, folder, tmp_path, capsys):
     out = tmp_path / "emb.npy"
     assert main(["embed", str(run), "--data", str(folder), "--out", str(out)]) == 0
     emb = np.load(out)
-    index = out.with_suffix(".index.txt").read_text().splitlines()
+    index = out.with_name("emb.index.csv").read_text().splitlines()
     assert emb.shape[0] == 24 == len(index) - 1
 
 

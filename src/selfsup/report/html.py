@@ -13,12 +13,15 @@ import base64
 import html
 import json
 import re
+import warnings
 from pathlib import Path
 
 import yaml
 
+from selfsup.engine.run_dir import make_dir, write_atomic
 from selfsup.report import plots, snapshot
 from selfsup.report.reconstructions import reconstruction_figure
+from selfsup.safe_yaml import YAMLFileError, read_yaml_file
 
 SECTIONS = (
     "summary",
@@ -51,13 +54,51 @@ nav a{margin-right:.8em}
 
 
 def _read_json(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.exists() else {}
+    """A JSON object from `path` ({} when absent); anything else is an error naming the file."""
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not valid JSON ({e}); rerun the evaluation to rewrite it") from e
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
 
 
 def _read_rows(path: Path) -> list[dict]:
+    """metrics.jsonl rows; a torn or foreign line is left out with a warning naming it."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    for number, line in enumerate(lines, 1):
+        try:
+            row = json.loads(line) if line.strip() else None
+        except json.JSONDecodeError:
+            row = "torn"
+        if row is not None and not (isinstance(row, dict) and isinstance(row.get("step"), int)):
+            warnings.warn(f"{path}, line {number}: not a metrics row; left out", stacklevel=2)
+        elif row is not None:
+            rows.append({k: v for k, v in row.items() if _is_number(v) or k == "step"})
+    return rows
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _read_config(path: Path) -> dict:
+    """The run's config.yaml ({} when absent), read with the bounded safe loader."""
+    if not path.exists():
+        return {}
+    try:
+        cfg = read_yaml_file(path)
+    except YAMLFileError as e:
+        raise ValueError(str(e)) from e
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{path}: expected a mapping of settings, got {type(cfg).__name__}")
+    return cfg
 
 
 def _fmt(key: str, value) -> str:
@@ -140,14 +181,22 @@ def _summary(run_dir: Path, cfg: dict, results: dict, last_health: dict | None) 
 
 def _facts(facts: dict) -> str:
     """A two-column table of name / value text."""
-    rows = "".join(f"<tr><th>{k}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts.items())
+    # Keys too: the environment table's come from results.json, which a received run controls.
+    rows = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+        for k, v in facts.items()
+    )
     return f"<table>{rows}</table>"
 
 
 def _metrics(results: dict, rows: list[dict]) -> str:
     evals = results.get("eval") or {}
     out = _table(evals) if evals else '<p class="note">No evaluation (data without labels, '
-    out += "" if evals else "or --no-eval).</p>"
+    out += "" if evals else "fewer than two classes, or --no-eval).</p>"
+    protocol = results.get("eval_protocol")
+    if evals and isinstance(protocol, dict):  # the settings `selfsup evaluate RUN` reuses
+        out += "<p>Evaluation protocol (results.json eval_protocol):</p>"
+        out += _table({"settings": protocol})
     last = _last_health(rows)
     if last:
         keys = [k for k, _ in plots.HEALTH_PANELS] + ["neg_cos"]
@@ -169,7 +218,7 @@ def _knn_lines(results: dict) -> tuple[float | None, float | None]:
 
 def _pictures(run_dir: Path, rows: list[dict], data: dict, knn) -> dict[str, Path | None]:
     d = run_dir / "report"
-    d.mkdir(parents=True, exist_ok=True)
+    make_dir(d, within=run_dir)  # a symlinked report/ would send the PNGs elsewhere
     return {
         "curves": plots.training_curves(rows, d / "curves.png"),
         "knn": plots.knn_curve(rows, d / "knn.png", *knn),
@@ -192,7 +241,8 @@ _TEXT = {
     ),
     "knn": (
         "kNN accuracy during training",
-        "Weighted kNN top-1 (k=200, t=0.1) on a small labeled subset, measured every "
+        "Weighted kNN top-1 (k and t of the evaluation protocol) on a small labeled subset, "
+        "measured every "
         "eval.every steps: a rising curve means the representation is learning classes "
         "it never saw labels for.",
         "Not recorded: pass --eval-every N (or eval.every) to measure it during training.",
@@ -253,9 +303,11 @@ def write_report(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: not a run folder (expected `selfsup pretrain --out`)")
-    cfg_path = run_dir / "config.yaml"
-    cfg = yaml.safe_load(cfg_path.read_text()) if cfg_path.exists() else {}
+    cfg = _read_config(run_dir / "config.yaml")
     results = _read_json(run_dir / "results.json")
+    for key in ("train", "eval", "environment"):
+        if not isinstance(results.get(key) or {}, dict):
+            raise ValueError(f"{run_dir / 'results.json'}: {key!r} should be a JSON object")
     rows = _read_rows(run_dir / "metrics.jsonl")
     data = snapshot.load(run_dir)
     pics = _pictures(run_dir, rows, data, _knn_lines(results))
@@ -304,5 +356,5 @@ def write_report(run_dir: str | Path) -> Path:
         + "</body></html>"
     )
     out = run_dir / "report.html"
-    out.write_text(page, encoding="utf-8")
+    write_atomic(out, page)  # never through a symlink planted at report.html
     return out
