@@ -188,9 +188,8 @@ def cmd_pretrain(args) -> int:
 
 def _encoder_and_config(run: str):
     """(encoder, run config dict or {}) from a run folder or an encoder .safetensors file."""
-    import yaml
-
     from selfsup.engine.checkpoint import load_encoder
+    from selfsup.safe_yaml import read_yaml_file
 
     path = Path(run)
     weights = path / "encoder.safetensors" if path.is_dir() else path
@@ -200,7 +199,9 @@ def _encoder_and_config(run: str):
             "encoder.safetensors) or the .safetensors file itself."
         )
     cfg_path = weights.parent / "config.yaml"
-    cfg = yaml.safe_load(cfg_path.read_text()) if cfg_path.exists() else {}
+    cfg = read_yaml_file(cfg_path) if cfg_path.exists() else {}
+    if not isinstance(cfg, dict):
+        raise ValueError(f"{cfg_path}: expected a mapping of settings; is this a run folder?")
     return load_encoder(weights), cfg
 
 

@@ -82,6 +82,8 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def __post_init__(self) -> None:
+        if self.modality not in ("image", "text"):
+            raise ValueError(f"modality={self.modality!r}: use image or text")
         if self.image_size is not None and self.image_size < 1:
             raise ValueError(f"image_size={self.image_size}: use a side of >= 1 pixel, e.g. 32")
         if self.max_image_pixels < 1:

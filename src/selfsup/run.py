@@ -72,6 +72,7 @@ def pretrain(cfg: RunConfig, log=print) -> dict:
     out, default = cfg.train.out_dir, default_run_dir(cfg)
     run_dir = claim_run_dir(out, cfg.train.resume, cfg.train.overwrite, default)
     cfg.train.out_dir = str(run_dir)
+    log(f"run folder: {run_dir}" + (" (resuming)" if cfg.train.resume else ""))
     if cfg.modality == "text":
         return pretrain_text(cfg, run_dir, log)
     if cfg.modality != "image":

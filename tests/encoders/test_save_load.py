@@ -14,6 +14,7 @@ from torch import nn
 from selfsup.build import METHODS, build_method
 from selfsup.encoders import create_encoder, list_encoders
 from selfsup.engine.checkpoint import load_encoder, save_encoder
+from tests.tiny_bert import save_tiny_bert
 
 # Small widths: each case builds, saves, loads and runs in well under a second on a CPU.
 _SMALL = {
@@ -31,26 +32,12 @@ _TIMM = {
 
 def _small_kwargs(name: str, tmp_path: Path) -> dict:
     if name == "hf_text":
-        return {"path": str(_tiny_bert_dir(tmp_path))}
+        return {"path": str(save_tiny_bert(tmp_path / "bert", 50, 16, 1))}
     if name in _TIMM:
         return _TIMM[name]
     prefix = next((p for p in _SMALL if name.startswith(p)), None)
     assert prefix is not None, f"add small kwargs for the new encoder {name!r} to _SMALL"
     return _SMALL[prefix]
-
-
-def _tiny_bert_dir(tmp_path: Path) -> Path:
-    transformers = pytest.importorskip("transformers", reason="hf_text needs transformers")
-    config = transformers.BertConfig(
-        vocab_size=50,
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        max_position_embeddings=16,
-    )
-    transformers.BertModel(config).save_pretrained(tmp_path / "bert")
-    return tmp_path / "bert"
 
 
 def _inputs(encoder: nn.Module) -> torch.Tensor:

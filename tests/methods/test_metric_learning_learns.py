@@ -1,9 +1,12 @@
 """SupCon and triplet learning on CIFAR-10 labels (a subset), against the same random encoder.
 
-Budget: ~90 s CPU single-threaded (88 s measured, user+sys) (three trainings of 300-600 steps of a
-width-16 ConvNet on 5,000 images, evaluation on 1,000 test queries). A broken label path (the
+Budget: 14.5 s on the faster CI kind (two trainings, SupCon 300 steps x 128 x 2 views and
+triplet 600 steps x 40, of a width-16 ConvNet on 5,000 images at 16 px; evaluation on 1,000 test
+queries). Calibrated 2026-12-01 (fp32): Recall@1 / kNN top-1 random 21.8 / 26.0 %, SupCon
+35.4 / 43.3 %, triplet (all) 34.6 / 39.3 %; asserted +5 points each. A broken label path (the
 sampler's labels not matching the images, the loss ignoring labels, no gradient reaching the
-encoder) leaves Recall@1 and kNN at the random-init figures.
+encoder) leaves Recall@1 and kNN at the random-init figures. Batch-hard mining from scratch is
+left out: it collapses at this budget (docs/metric_learning.md) and was only ever recorded.
 """
 
 import pytest
@@ -21,19 +24,19 @@ from selfsup.eval.retrieval import retrieval_metrics
 
 # Supervised training needs milder crops than SimCLR's (0.08, 1): labels, not views, bring the
 # invariances, and at this budget the strong recipe mostly slows learning down.
-VIEW = ViewPipeline(size=32, scale=(0.5, 1.0), jitter_p=0.5, gray_p=0.0)
+SIZE = 16  # CIFAR-10 at half resolution, as tests/methods/test_learning.py: 4x cheaper a step
+VIEW = ViewPipeline(size=SIZE, scale=(0.5, 1.0), jitter_p=0.5, gray_p=0.0)
 
 # (method, method_args, views, steps, batch, K)
 RUNS = {
     "supcon": ({}, 2, 300, 128, None),
     "triplet (all)": ({"miner": "all"}, 1, 600, 40, 4),
-    "triplet (batch-hard)": ({"miner": "batch_hard"}, 1, 600, 40, 4),
 }
 
 
 def _scores(encoder, bank, queries) -> dict[str, float]:
-    fb = extract_features(encoder, bank, eval_view(32), precision="fp32")
-    fq = extract_features(encoder, queries, eval_view(32), precision="fp32")
+    fb = extract_features(encoder, bank, eval_view(SIZE), precision="fp32")
+    fq = extract_features(encoder, queries, eval_view(SIZE), precision="fp32")
     out = retrieval_metrics(fq, queries.targets)  # test queries against the other test images
     out["knn_top1"] = knn_accuracy(fb, bank.targets, fq, queries.targets, k=20)["top1"]
     return out
@@ -71,6 +74,3 @@ def test_supcon_and_triplet_learn_on_cifar10_labels(cifar10, tmp_path):
     for name in ("supcon", "triplet (all)"):
         assert rows[name]["recall@1"] >= base["recall@1"] + 0.05, name
         assert rows[name]["knn_top1"] >= base["knn_top1"] + 0.05, name
-    # Batch-hard from scratch collapses at this budget (loss stuck at the margin; Xuan et al.
-    # 2020 describe the effect): only recorded in the table, see docs/metric_learning.md.
-    assert all(torch.isfinite(torch.tensor(v)) for v in rows["triplet (batch-hard)"].values())

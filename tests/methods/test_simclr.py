@@ -38,9 +38,17 @@ def test_step_backpropagates_into_encoder_and_head():
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in m.parameters())
 
 
+# ResNet-18 at width 1/4 on 16x16 views (CIFAR-10 at half resolution; the CIFAR stem keeps a
+# 2x2 map at the end), 200 steps of 128: 1/12 of the former 600 steps at 32 px (160 s on the
+# faster CI kind; the slower kind spent 17 min on it). Calibrated 2026-12-01: bf16 (AVX-512 BF16)
+# 0.268 -> 0.356 (+8.8) in 22 s; fp32 (the slower kind's fallback) 0.268 -> 0.359. The gain
+# asserted is far above what a broken loss, identical views or a detached encoder reach (~0).
+STEPS, SIZE, MARGIN = 200, 16, 0.06
+
+
 @pytest.mark.slow
 def test_simclr_learns_on_cifar10(cifar10, tmp_path):
-    """Pretraining must lift kNN accuracy by >= 10 points over the same random encoder.
+    """SimCLR with a ResNet must lift kNN accuracy well over the same random encoder.
 
     A broken loss (e.g. wrong positives), broken views (identical views) or no gradient
     reaching the encoder leave kNN near the random-init figure.
@@ -52,17 +60,19 @@ def test_simclr_learns_on_cifar10(cifar10, tmp_path):
     random_encoder = copy.deepcopy(encoder)
     method = SimCLR(encoder, simclr_head(encoder.num_features), NTXentLoss(temperature=0.2))
     cfg = TrainConfig(
-        steps=600,
+        steps=STEPS,
         batch_size=128,
         lr=0.5,
-        warmup_steps=30,
+        warmup_steps=20,
         weight_decay=5e-4,
-        out_dir=str(tmp_path),
+        out_dir=str(tmp_path / "run"),
         progress=False,
         log_every=100,
+        checkpoint_every=10**6,
     )
-    fit(method, train, simclr_views(32), cfg)
-    before = evaluate_encoder(random_encoder, bank, queries, eval_view(32), linear=False)
-    after = evaluate_encoder(encoder, bank, queries, eval_view(32), linear=False)
+    fit(method, train, simclr_views(SIZE), cfg)
+    view = eval_view(SIZE)
+    before = evaluate_encoder(random_encoder, bank, queries, view, linear=False)
+    after = evaluate_encoder(encoder, bank, queries, view, linear=False)
     print(f"kNN top-1 random init {before['knn_top1']:.3f} -> SimCLR {after['knn_top1']:.3f}")
-    assert after["knn_top1"] >= before["knn_top1"] + 0.10
+    assert after["knn_top1"] >= before["knn_top1"] + MARGIN

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from selfsup.encoders.registry import create_encoder
+from tests.tiny_bert import save_tiny_bert
 
 transformers = pytest.importorskip(
     "transformers", reason="transformers is optional and not installed: hf_text is untested here"
@@ -12,16 +13,7 @@ transformers = pytest.importorskip(
 
 @pytest.fixture
 def tiny_bert_dir(tmp_path):
-    config = transformers.BertConfig(
-        vocab_size=64,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=32,
-    )
-    transformers.BertModel(config).save_pretrained(tmp_path)
-    return tmp_path
+    return save_tiny_bert(tmp_path)
 
 
 @pytest.mark.parametrize("pooling", ["mean", "cls"])

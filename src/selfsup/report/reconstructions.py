@@ -73,6 +73,7 @@ def save_reconstruction_grid(
             ax.imshow(img.squeeze(-1) if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
             ax.set_axis_off()
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()  # rendered in memory, then written whole and never through a link
     fig.savefig(buf, dpi=100, format="png")
     write_atomic(path, buf.getvalue())
