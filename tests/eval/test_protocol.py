@@ -79,7 +79,7 @@ def test_image_probe_is_scikit_learns_logistic_regression_with_the_c_grid():
     assert linear_probe(x[:12], y[:12], x[200:], y[200:]) > 0.4  # too small to hold out: C=1
 
 
-def test_each_encoder_is_encoded_once_per_split(monkeypatch):
+def test_each_encoder_is_encoded_once_per_split(monkeypatch, tmp_path):
     """#19.4: evaluation (kNN, linear, retrieval) and the report snapshot share one feature
     pass per encoder and split: 2 encoders x 2 splits = 4 extractions, not 9."""
     import selfsup.eval.protocol as protocol_module
@@ -96,6 +96,7 @@ def test_each_encoder_is_encoded_once_per_split(monkeypatch):
         monkeypatch.setattr(module, "extract_features", spy)
     cfg = RunConfig()
     cfg.train.precision = "fp32"
+    cfg.train.out_dir = str(tmp_path)  # finish_report writes report_data.npz there
     train, test = load_digits(8)
     train, test = train.subset(torch.arange(300)), test.subset(torch.arange(100))
     enc, rnd = create_encoder("convnet_small", width=4), create_encoder("convnet_small", width=4)
