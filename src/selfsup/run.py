@@ -301,6 +301,10 @@ def evaluate_run(
     protocol = eval_protocol(cfg, train)
     device, transform = resolve_device(cfg.train.device), recipes.eval_view(size)
     features = {} if features is None else features
+    # Training left the weights channels_last; `selfsup evaluate` loads them contiguous. The two
+    # layouts take different conv kernels (7e-8 apart with AVX2 fp32), enough to move a
+    # retrieval tie: evaluate in the layout a loaded encoder has, so both give the same digits.
+    encoder.to(memory_format=torch.contiguous_format)
     encoders = [("after", f"{cfg.method} (trained)", encoder)]
     rows: dict[str, dict[str, float]] = {}
     if cfg.eval.baselines:

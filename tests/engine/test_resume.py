@@ -68,14 +68,14 @@ def _kill_after_checkpoint(out: Path, at_step: int) -> int:
     return list_checkpoints(out)[-1][0]
 
 
-@pytest.mark.slow  # budget: 5 CLI runs, ≈ 35 s CPU (≈ 6 s each, mostly imports)
+@pytest.mark.slow  # budget: 3 CLI runs, ≈ 20 s CPU (≈ 6 s each, mostly imports)
 def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path):
     reference = tmp_path / "reference"
     _run(_pretrain_cmd(reference))
     expected = (reference / "encoder.safetensors").read_bytes()
     rng = random.Random(7)
     trials = []
-    for trial in range(2):  # two kill points; 5 of 5 were bit-exact when this ran 3 a run
+    for trial in range(1):  # one random kill point a run (5 of 5 bit-exact over earlier runs)
         out = tmp_path / f"killed{trial}"
         saved = _kill_after_checkpoint(out, rng.randint(2, STEPS - 15))
         log = _run(_pretrain_cmd(out, resume=True))
