@@ -146,3 +146,19 @@ def test_report_refuses_a_symlinked_report_folder(done_run, tmp_path, capsys):
     assert main(["report", str(run)]) == 2
     assert "report: is a symbolic link" in capsys.readouterr().err
     assert not list(elsewhere.iterdir())
+
+
+def test_encoder_files_are_never_written_through_a_link(tmp_path):
+    """#15.7: encoder.json was written with write_text, following a link planted in the folder."""
+    from selfsup.encoders import create_encoder
+    from selfsup.engine.checkpoint import save_encoder
+    from selfsup.engine.run_dir import RunDirError
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "encoder.json").symlink_to(victim)
+    with pytest.raises(RunDirError, match="symbolic link"):
+        save_encoder(create_encoder("convnet_small", width=4), run / "encoder.safetensors")
+    assert victim.read_text() == "keep me"

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 
 from selfsup.encoders.registry import (
@@ -212,10 +211,8 @@ def save_encoder(encoder: nn.Module, path: Path) -> None:
     meta = encoder_meta(encoder, path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().cpu() for k, v in encoder.state_dict().items()}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp))
-    os.replace(tmp, path)
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=2))
+    write_atomic(path, save(state))  # whole or not at all, never through a symlink
+    write_atomic(path.with_suffix(".json"), json.dumps(meta, indent=2))
 
 
 def _json_problem(meta: object) -> str | None:
