@@ -9,8 +9,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from selfsup.heads import presets
 from selfsup.losses.functional import barlow_twins_terms
 from selfsup.methods.base import Method, StepOutput
+from selfsup.methods.registry import register_method
 
 
 class BarlowTwins(Method):
@@ -38,3 +40,16 @@ class BarlowTwins(Method):
         loss = terms.on_diag + self.lambd * terms.off_diag
         logs = {"on_diag": terms.on_diag.detach(), "off_diag": terms.off_diag.detach()}
         return StepOutput(loss=loss, z=(z_a, z_b), logs=logs)
+
+
+@register_method("barlow_twins", views="byol_views")
+def build_barlow_twins(
+    encoder: nn.Module,
+    proj_hidden_dim: int = 8192,
+    proj_dim: int = 8192,
+    lambd: float = 0.0051,
+    gather: bool = True,
+) -> BarlowTwins:
+    """Barlow Twins (Zbontar et al. 2021): 3 layers of 8192, lambda 0.0051."""
+    proj = presets.barlow_twins_projector(encoder.num_features, proj_hidden_dim, proj_dim)
+    return BarlowTwins(encoder, proj, lambd, gather)

@@ -10,9 +10,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from selfsup.heads import presets
 from selfsup.losses.functional import byol_loss
 from selfsup.methods.base import Method, StepOutput
 from selfsup.methods.momentum import cosine_momentum, frozen_copy, update_momentum
+from selfsup.methods.registry import register_method
 
 
 class BYOL(Method):
@@ -55,3 +57,18 @@ class BYOL(Method):
         m = cosine_momentum(step, total_steps, self.momentum, self.final_momentum)
         update_momentum(self.backbone, self.target_backbone, m)
         update_momentum(self.projector, self.target_projector, m)
+
+
+@register_method("byol", views="byol_views")
+def build_byol(
+    encoder: nn.Module,
+    proj_hidden_dim: int = 4096,
+    proj_dim: int = 256,
+    pred_hidden_dim: int = 4096,
+    momentum: float = 0.996,
+    final_momentum: float = 1.0,
+) -> BYOL:
+    """BYOL (Grill et al. 2020): 4096-d hidden, 256-d projections, EMA 0.996 -> 1 (cosine)."""
+    proj = presets.byol_projector(encoder.num_features, proj_hidden_dim, proj_dim)
+    pred = presets.byol_predictor(proj_dim, pred_hidden_dim, proj_dim)
+    return BYOL(encoder, proj, pred, momentum, final_momentum)

@@ -13,9 +13,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from selfsup.heads import presets
 from selfsup.losses.modules import DINOLoss
 from selfsup.methods.base import Method, StepOutput
 from selfsup.methods.momentum import cosine_momentum, frozen_copy, update_momentum
+from selfsup.methods.registry import register_method
 
 
 class DINO(Method):
@@ -124,3 +126,47 @@ class DINO(Method):
         update_momentum(self.head, self.teacher_head, m)
         self.teacher_temp_now.fill_(self.teacher_temperature(step + 1, total_steps))
         self.loss.teacher_temp = self.teacher_temp_now
+
+
+@register_method("dino", views="multicrop_views")
+def build_dino(
+    encoder: nn.Module,
+    out_dim: int = 65536,
+    hidden_dim: int = 2048,
+    bottleneck_dim: int = 256,
+    use_bn: bool = False,
+    norm_last_layer: bool = True,
+    student_temp: float = 0.1,
+    teacher_temp: float = 0.04,
+    warmup_teacher_temp: float = 0.04,
+    teacher_temp_warmup: float = 0.0,
+    center_momentum: float = 0.9,
+    momentum: float = 0.996,
+    final_momentum: float = 1.0,
+    freeze_last_layer: float = 0.01,
+    clip_grad: float | None = 3.0,
+    weight_decay_end: float | None = 0.4,
+) -> DINO:
+    """DINO (Caron et al. 2021), official main_dino.py defaults: K=65,536, head 2048/256,
+    temperatures 0.1 / 0.04, center momentum 0.9, teacher EMA 0.996 -> 1, the head's last layer
+    frozen for 1 epoch of 100 (freeze_last_layer=0.01, a fraction of training), per-parameter
+    gradient clipping 3.0, weight decay cosine from train.weight_decay (official 0.04) to
+    weight_decay_end 0.4 (None: constant; SGD recipes keep theirs). teacher_temp_warmup:
+    fraction of training over which the teacher temperature rises from warmup_teacher_temp."""
+    head = presets.DINOHead(
+        encoder.num_features, out_dim, hidden_dim, bottleneck_dim, 3, norm_last_layer, use_bn
+    )
+    return DINO(
+        encoder,
+        head,
+        student_temp,
+        teacher_temp,
+        warmup_teacher_temp,
+        teacher_temp_warmup,
+        center_momentum,
+        momentum,
+        final_momentum,
+        freeze_last_layer,
+        clip_grad,
+        weight_decay_end,
+    )

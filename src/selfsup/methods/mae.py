@@ -19,6 +19,7 @@ from selfsup.encoders.vit import as_masked_encoder
 from selfsup.heads.mae_decoder import MAEDecoder
 from selfsup.losses.reconstruction import masked_reconstruction_loss
 from selfsup.methods.base import Method, StepOutput
+from selfsup.methods.registry import register_method
 
 
 class MAE(Method):
@@ -95,3 +96,19 @@ class MAE(Method):
             std = (target.var(dim=-1, keepdim=True) + 1e-6).sqrt()
             pred = pred * std + mean
         return unpatchify(pred, self.backbone.patch_size, self.backbone.grid_size), mask
+
+
+@register_method("mae", views="mae_views")
+def build_mae(
+    encoder: nn.Module,
+    mask_ratio: float = 0.75,
+    decoder_dim: int = 512,
+    decoder_depth: int = 8,
+    decoder_heads: int = 16,
+    norm_pix: bool = True,
+) -> MAE:
+    """MAE (He et al. 2022): the paper's 75 % masking, 8 x 512 decoder, normalized-pixel targets.
+
+    encoder: a ViT (vit_tiny_cifar, vit_small_cifar, vit_micro_cifar or a timm ViT).
+    """
+    return MAE(encoder, mask_ratio, decoder_dim, decoder_depth, decoder_heads, norm_pix)

@@ -22,10 +22,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from selfsup.heads import presets
 from selfsup.losses.functional import info_nce
 from selfsup.methods.base import Method, StepOutput
 from selfsup.methods.momentum import cosine_momentum, frozen_copy, update_momentum
 from selfsup.methods.queue import MemoryQueue
+from selfsup.methods.registry import register_method
 from selfsup.methods.shuffle_bn import DEMO_GROUPS, split_batchnorm_
 
 
@@ -46,7 +48,7 @@ class MoCo(Method):
         backbone: nn.Module,
         projector: nn.Module,
         predictor: nn.Module | None = None,
-        queue_size: int = 4096,
+        queue_size: int = 65536,
         temperature: float = 0.2,
         momentum: float = 0.999,
         final_momentum: float = 0.999,
@@ -120,3 +122,47 @@ def _out_dim(head: nn.Module, in_dim: int) -> int:
         d = head(torch.zeros(2, in_dim)).shape[1]
     head.train(was)
     return d
+
+
+@register_method("moco", views="moco_v2_views")
+def build_moco(
+    encoder: nn.Module,
+    queue_size: int = 65536,
+    temperature: float = 0.2,
+    proj_hidden_dim: int | None = None,
+    proj_dim: int = 128,
+    momentum: float = 0.999,
+    final_momentum: float = 0.999,
+    symmetric: bool = False,
+    shuffle_bn_groups: int = 8,
+) -> MoCo:
+    """MoCo v2: queue 65,536, T=0.2, m=0.999 constant, 2-layer MLP head (hidden = encoder
+    width) to 128-d (Chen et al. 2020, arXiv:2003.04297); 4,096 is the CIFAR-10 queue.
+    shuffle_bn_groups: shuffle-BN emulated with BN over 8 sub-batches per process (MoCo's
+    CIFAR-10 demo, `bn_splits=8`; `selfsup.methods.shuffle_bn`); 0: plain BatchNorm."""
+    head = presets.moco_v2_head(encoder.num_features, proj_hidden_dim, proj_dim)
+    return MoCo(
+        encoder, head, None, queue_size, temperature, momentum, final_momentum, symmetric,
+        shuffle_bn_groups,
+    )  # fmt: skip
+
+
+@register_method("mocov3", views="byol_views")
+def build_moco_v3(
+    encoder: nn.Module,
+    temperature: float = 1.0,
+    proj_hidden_dim: int = 4096,
+    proj_dim: int = 256,
+    proj_layers: int = 2,
+    pred_hidden_dim: int = 4096,
+    momentum: float = 0.99,
+    final_momentum: float = 1.0,
+) -> MoCo:
+    """MoCo v3, ResNet recipe (Chen, Xie & He 2021, arXiv:2104.02057): T=1.0, 2-layer 4096-d
+    projector to 256-d, 4096-d predictor without output BN, m 0.99 -> 1 cosine, no queue."""
+    proj = presets.moco_v3_projector(encoder.num_features, proj_hidden_dim, proj_dim, proj_layers)
+    pred = presets.moco_v3_predictor(proj_dim, pred_hidden_dim, proj_dim, last_norm=False)
+    # No shuffle-BN in v3: in-batch negatives share the positive's BN statistics (SyncBN there).
+    return MoCo(
+        encoder, proj, pred, 0, temperature, momentum, final_momentum, True, shuffle_bn_groups=0
+    )

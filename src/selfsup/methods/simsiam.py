@@ -10,8 +10,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from selfsup.heads import presets
 from selfsup.losses.functional import negative_cosine
 from selfsup.methods.base import Method, StepOutput
+from selfsup.methods.registry import register_method
 
 
 class SimSiam(Method):
@@ -43,3 +45,17 @@ class SimSiam(Method):
         t_a, t_b = (z_a.detach(), z_b.detach()) if self.stop_gradient else (z_a, z_b)
         loss = 0.5 * (negative_cosine(p_a, t_b) + negative_cosine(p_b, t_a))
         return StepOutput(loss=loss, z=(z_a, z_b))
+
+
+@register_method("simsiam", views="moco_v2_views")
+def build_simsiam(
+    encoder: nn.Module,
+    proj_hidden_dim: int = 2048,
+    proj_dim: int = 2048,
+    proj_layers: int = 3,
+    pred_hidden_dim: int = 512,
+) -> SimSiam:
+    """SimSiam (Chen & He 2021): 3-layer 2048-d projector (2 layers on CIFAR-10), 512-d
+    predictor bottleneck."""
+    proj = presets.simsiam_projector(encoder.num_features, proj_hidden_dim, proj_dim, proj_layers)
+    return SimSiam(encoder, proj, presets.simsiam_predictor(proj_dim, pred_hidden_dim, proj_dim))

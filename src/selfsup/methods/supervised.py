@@ -7,12 +7,17 @@ holds positives. Unlike the self-supervised methods, targets are required.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from selfsup import dist
-from selfsup.losses.modules import SupConLoss
+from selfsup.heads.mlp import MLP
+from selfsup.losses.label_logistic import LabelLogisticLoss
+from selfsup.losses.modules import MarginContrastiveLoss, NPairLoss, SupConLoss, TripletMarginLoss
 from selfsup.methods.base import Method, StepOutput
+from selfsup.methods.registry import register_method
 
 
 def _require_targets(method: str, targets: torch.Tensor | None) -> torch.Tensor:
@@ -96,3 +101,79 @@ def _gather_global(z: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor,
     v, n, d = z.shape
     z_all = dist.gather_with_grad(z).view(w, v, n, d).transpose(0, 1).reshape(v, w * n, d)
     return z_all, dist.gather(labels)
+
+
+def _embedding_head(encoder: nn.Module, embed_dim: int) -> MLP:
+    # One Linear to the embedding, as Musgrave et al. 2020 ("A Metric Learning Reality
+    # Check") use for every loss they compare (512 -> 128 there).
+    return MLP([encoder.num_features, embed_dim], norm=None)
+
+
+@register_method("supcon", views="simclr_views", needs_labels=True)
+def build_supcon(
+    encoder: nn.Module,
+    temperature: float = 0.1,
+    proj_hidden_dim: int | None = None,
+    proj_dim: int = 128,
+    gather: bool = True,
+) -> SupCon:
+    """SupCon (Khosla et al. 2020): T=0.1, head Linear-ReLU-Linear (hidden = encoder width,
+    as the official code's `head='mlp'`), 128-d. gather: positives/negatives from all processes.
+    """
+    d = encoder.num_features
+    head = MLP([d, proj_hidden_dim or d, proj_dim], norm=None)
+    return SupCon(encoder, head, SupConLoss(temperature=temperature, gather=gather))
+
+
+@register_method("triplet", views="simclr_views", needs_labels=True)
+def build_triplet(
+    encoder: nn.Module,
+    margin: float = 0.2,
+    miner: str = "semi_hard",
+    squared: bool = False,
+    soft: bool = False,
+    normalize: bool = True,
+    embed_dim: int = 128,
+) -> MetricLearning:
+    """Triplet loss as FaceNet (Schroff et al. 2015): margin 0.2 on unit embeddings, semi-hard
+    mining; 128-d embedding. miner="batch_hard" (Hermans et al. 2017) collapses when trained
+    from a random init at CPU budgets (docs/metric_learning.md); use it to fine-tune."""
+    loss = TripletMarginLoss(margin, miner, squared, soft, normalize)  # type: ignore[arg-type]
+    return MetricLearning(encoder, _embedding_head(encoder, embed_dim), loss)
+
+
+@register_method("npair", views="simclr_views", needs_labels=True)
+def build_npair(encoder: nn.Module, l2_reg: float = 0.02, embed_dim: int = 128) -> MetricLearning:
+    """Multi-class N-pair loss (Sohn 2016): lambda = 0.02 L2 penalty on raw embeddings."""
+    return MetricLearning(encoder, _embedding_head(encoder, embed_dim), NPairLoss(l2_reg))
+
+
+@register_method("contrastive", views="simclr_views", needs_labels=True)
+def build_contrastive(
+    encoder: nn.Module,
+    pos_margin: float = 0.0,
+    neg_margin: float = 1.0,
+    squared: bool = True,
+    normalize: bool = True,
+    embed_dim: int = 128,
+) -> MetricLearning:
+    """Margin contrastive loss (Hadsell et al. 2006): squared hinges, negative margin 1.
+
+    normalize=True (unlike the paper) so the margin has a fixed scale: distances of unit
+    vectors lie in [0, 2] (pytorch-metric-learning normalizes too).
+    """
+    loss = MarginContrastiveLoss(pos_margin, neg_margin, squared, normalize)
+    return MetricLearning(encoder, _embedding_head(encoder, embed_dim), loss)
+
+
+@register_method("logistic", views="simclr_views", needs_labels=True)
+def build_logistic(
+    encoder: nn.Module,
+    init_log_scale: float = math.log(10.0),
+    init_bias: float = -10.0,
+    embed_dim: int = 128,
+) -> MetricLearning:
+    """Sigmoid pairwise loss with labels (same label = positive pair) and SigLIP's learnable
+    scale and bias (Zhai et al. 2023: init log 10 and -10)."""
+    loss = LabelLogisticLoss(init_log_scale, init_bias)
+    return MetricLearning(encoder, _embedding_head(encoder, embed_dim), loss)

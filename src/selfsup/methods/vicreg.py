@@ -9,8 +9,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from selfsup.heads import presets
 from selfsup.losses.functional import vicreg_terms
 from selfsup.methods.base import Method, StepOutput
+from selfsup.methods.registry import register_method
 
 
 class VICReg(Method):
@@ -46,3 +48,18 @@ class VICReg(Method):
         loss = loss + self.cov_coeff * t.covariance
         logs = {k: v.detach() for k, v in t._asdict().items()}
         return StepOutput(loss=loss, z=(z_a, z_b), logs=logs)
+
+
+@register_method("vicreg", views="byol_views")
+def build_vicreg(
+    encoder: nn.Module,
+    proj_hidden_dim: int = 8192,
+    proj_dim: int = 8192,
+    sim_coeff: float = 25.0,
+    std_coeff: float = 25.0,
+    cov_coeff: float = 1.0,
+    gather: bool = True,
+) -> VICReg:
+    """VICReg (Bardes et al. 2022): 3-layer 8192-d expander, coefficients 25 / 25 / 1."""
+    proj = presets.vicreg_expander(encoder.num_features, proj_hidden_dim, proj_dim)
+    return VICReg(encoder, proj, sim_coeff, std_coeff, cov_coeff, gather)
