@@ -41,7 +41,6 @@ from selfsup.eval.protocol import (
     EvalProtocol,
     encoder_features,
     evaluate_features,
-    knn_k_for,
     label_problem,
     raw_pixel_features,
 )
@@ -344,11 +343,6 @@ def eval_protocol(cfg: RunConfig, bank: InMemoryDataset) -> EvalProtocol:
         batch_size=cfg.eval.batch_size,
         precision=cfg.train.precision,
     ).resolve(len(bank))
-
-
-def knn_k(cfg: RunConfig, bank: InMemoryDataset) -> int:
-    """cfg.eval.knn_k, or 200 (InstDisc) for banks of >= 10,000 samples and 20 below."""
-    return knn_k_for(len(bank), cfg.eval.knn_k)
 
 
 def format_table(rows: dict[str, dict[str, float]]) -> str:

@@ -134,14 +134,10 @@ _JSON_FORMAT = (
 )
 
 
-def _shapes(state: dict[str, torch.Tensor]) -> dict[str, tuple[int, ...]]:
-    return {k: tuple(v.shape) for k, v in state.items()}
-
-
-def _state_mismatch(
-    expected: dict[str, tuple[int, ...]], got: dict[str, tuple[int, ...]]
-) -> str | None:
-    """What differs between two {key: shape} maps (counts and the first 3 keys), or None."""
+def state_mismatch(expected: dict, got: dict) -> str | None:
+    """What differs between two state_dicts' keys and shapes (counts and the first 3 keys of
+    each kind), or None. `got` may come from a file: a value without a shape counts as ()."""
+    expected, got = _shapes(expected), _shapes(got)
     missing = [k for k in expected if k not in got]
     extra = [k for k in got if k not in expected]
     wrong = [f"{k} {got[k]} vs {e}" for k, e in expected.items() if k in got and got[k] != e]
@@ -151,6 +147,10 @@ def _state_mismatch(
         if keys
     ]
     return "; ".join(parts) or None
+
+
+def _shapes(state: dict) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(getattr(v, "shape", ())) for k, v in state.items()}
 
 
 def _build_on_meta(name: str, kwargs: dict, adapter: str | None, where: Path) -> nn.Module:
@@ -192,7 +192,7 @@ def encoder_meta(encoder: nn.Module, path: Path) -> dict:
     except (TypeError, ValueError) as e:
         raise ValueError(f"{path}: the kwargs of encoder {name!r} are not JSON ({e}).") from e
     rebuilt = _build_on_meta(name, kwargs, meta.get("adapter"), path)
-    mismatch = _state_mismatch(_shapes(rebuilt.state_dict()), _shapes(encoder.state_dict()))
+    mismatch = state_mismatch(rebuilt.state_dict(), encoder.state_dict())
     if mismatch:
         raise ValueError(
             f"{path}: refusing to save encoder {name!r}: its state_dict is not the one "
@@ -288,7 +288,7 @@ def load_encoder(path: Path) -> nn.Module:
             "kwargs, or raise the limit for an encoder that is really this large."
         )
     weights = _read_weights(path)
-    mismatch = _state_mismatch(_shapes(skeleton.state_dict()), _shapes(weights))
+    mismatch = state_mismatch(skeleton.state_dict(), weights)
     if mismatch:
         raise ValueError(
             f"{path}: the weights do not fit encoder {name!r} of {meta_path.name}: {mismatch}. "

@@ -31,6 +31,7 @@ from selfsup.engine.checkpoint import (
     list_checkpoints,
     save_checkpoint,
     save_encoder,
+    state_mismatch,
     valid_checkpoints,
 )
 from selfsup.engine.config import TrainConfig
@@ -363,7 +364,7 @@ def _maybe_resume(
             scaler.load_state_dict(state["scaler"])
             rng = state["rng"]  # one dict per rank (a list) under DDP: each rank its own stream
             set_rng_state(rng[dist.rank() % len(rng)] if isinstance(rng, list) else rng, view_gen)
-        except (KeyError, ValueError, RuntimeError, TypeError, IndexError) as e:
+        except (KeyError, ValueError, RuntimeError, TypeError, IndexError, AttributeError) as e:
             # An older good checkpoint overwrites whatever this one partly loaded.
             warnings.warn(
                 f"skipping {path}: it does not fit this model and optimizer "
@@ -398,17 +399,11 @@ def _check_same_config(state: dict, run_config: dict, path: Path) -> None:
 
 
 def _check_structure(state: dict, method: Method) -> None:
-    """Raise KeyError/ValueError if the saved model's keys or shapes differ from `method`'s,
-    before anything is copied into it."""
-    saved, own = state["model"], method.state_dict()
-    missing, extra = sorted(set(own) - set(saved)), sorted(set(saved) - set(own))
-    if missing or extra:
-        raise KeyError(f"missing keys {missing[:3]}, unexpected keys {extra[:3]}")
-    shapes = {k: tuple(getattr(saved[k], "shape", ())) for k in own}
-    wrong = [k for k in own if shapes[k] != tuple(own[k].shape)]
-    if wrong:
-        k = wrong[0]
-        raise ValueError(f"{k}: shape {shapes[k]} saved, {tuple(own[k].shape)} here")
+    """Raise ValueError if the saved model's keys or shapes differ from `method`'s, before
+    anything is copied into it."""
+    mismatch = state_mismatch(method.state_dict(), state["model"])
+    if mismatch:
+        raise ValueError(f"the saved model differs: {mismatch}")
 
 
 def _all_finite(module: nn.Module) -> torch.Tensor:

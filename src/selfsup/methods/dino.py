@@ -24,7 +24,8 @@ class DINO(Method):
     """Student: backbone -> head on all crops; teacher: EMA copies on the 2 global crops.
 
     head: `selfsup.heads.presets.DINOHead` (its `out_dim` K sizes the center; its `last_layer`
-    is the layer frozen at first).
+    is the layer frozen at first). The paper's values are the defaults of `build_dino` (the
+    registry's one place for them), quoted here:
     student_temp 0.1, teacher_temp 0.04, center_momentum 0.9 (paper / official defaults);
     teacher temperature warms up linearly from `warmup_teacher_temp` to `teacher_temp` over the
     first `teacher_temp_warmup` fraction of training (the paper: 0.04 -> 0.07 over 30 epochs;
@@ -45,16 +46,16 @@ class DINO(Method):
         self,
         backbone: nn.Module,
         head: nn.Module,
-        student_temp: float = 0.1,
-        teacher_temp: float = 0.04,
-        warmup_teacher_temp: float = 0.04,
-        teacher_temp_warmup: float = 0.0,
-        center_momentum: float = 0.9,
-        momentum: float = 0.996,
-        final_momentum: float = 1.0,
-        freeze_last_layer: float = 0.01,
-        clip_grad: float | None = 3.0,
-        weight_decay_end: float | None = 0.4,
+        student_temp: float,
+        teacher_temp: float,
+        warmup_teacher_temp: float,
+        teacher_temp_warmup: float,
+        center_momentum: float,
+        momentum: float,
+        final_momentum: float,
+        freeze_last_layer: float,
+        clip_grad: float | None,
+        weight_decay_end: float | None,
     ) -> None:
         super().__init__()
         self.backbone, self.head = backbone, head
