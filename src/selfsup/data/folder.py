@@ -5,11 +5,15 @@ Layouts:
   root/<image> (+ labels.csv)     flat: unlabeled, or labeled by `labels.csv` lines "file,label"
   root/train/..., root/test/...   a split (see `load_image_splits`)
 
+A flat folder may instead be labeled by a labels file anywhere on disk (`labels=`) or by a
+pattern over its file names (`label_pattern=`), `data/labels.py`.
+
 Small images (CIFAR-sized) fit in memory many times over: 50k x 3 x 32 x 32 = 150 MB. Decoding
 is the slow part (≈20 s for CIFAR-10 with PIL here; JPEGs go through torchvision's batched
 decoder, 5.6x faster, `data/jpeg.py`), so the result is cached as safetensors keyed by the
 files' names and contents (a hash of their bytes: names, sizes and modification times missed
-two same-size images swapped with their mtimes kept). An unreadable cache is rebuilt.
+two same-size images swapped with their mtimes kept) and their labels. An unreadable cache is
+rebuilt.
 
 Every decoder path refuses an image whose header claims more than `max_image_pixels` pixels
 before decoding it (default PIL's decompression-bomb limit, 89,478,485; None: no limit).
@@ -51,8 +55,17 @@ def _is_image(p: Path) -> bool:
     return p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
 
 
-def list_images(root: Path) -> tuple[list[Path], list[int] | None, list[str] | None]:
+def list_images(
+    root: Path, labels: str | Path | None = None, label_pattern: str | None = None
+) -> tuple[list[Path], list[int] | None, list[str] | None]:
     """Files, integer labels (or None) and class names (or None) for the layouts above.
+
+    labels: a labels file (CSV "file,label", anywhere) for a flat folder; label_pattern: a
+    regular expression whose group, searched in each file name, is its label (`data/labels.py`).
+    Either replaces the folder's own labels.csv; class folders with either is an error. When
+    `root` is the train/, test/ or val/ folder of a split, the labels file names the files of
+    every split, relative to the split's parent (train/0001.png) or by bare name, and classes
+    come from all splits, so that each split is labeled from one file with the same classes.
 
     A folder holding both images and sub-folders (directory symlinks included) at its top level
     is refused (`refuse_mixed_layout`): reading it either way would silently drop images."""
@@ -60,25 +73,67 @@ def list_images(root: Path) -> tuple[list[Path], list[int] | None, list[str] | N
         raise FileNotFoundError(
             f"{root}: no such folder. Pass an image folder, 'digits' or 'cifar10'."
         )
+    if labels is not None and label_pattern is not None:
+        raise ValueError("pass either --labels or --label-pattern, not both.")
     subdirs = _subfolders(root)
     refuse_mixed_layout(root, subdirs)
     if subdirs:
-        classes = [d.name for d in subdirs]
-        files, labels = [], []
-        for label, d in enumerate(subdirs):
-            members = sorted(p for p in d.rglob("*") if _is_image(p))
-            if not members:
-                raise BadImageError(
-                    f"{d}: class folder holds no images ({', '.join(IMAGE_EXTENSIONS)}). "
-                    "Remove the folder or add images."
-                )
-            files += members
-            labels += [label] * len(members)
-        return files, labels, classes
-    files = sorted(p for p in root.iterdir() if _is_image(p))
+        if labels is not None or label_pattern is not None:
+            raise ValueError(
+                f"{root}: holds class folders ({_few_names(subdirs)}) and labels were given "
+                f"({labels or label_pattern}): pass either class folders or --labels, not both."
+            )
+        return _class_folders(subdirs)
+    files = _flat_images(root)
     if not files:
         raise BadImageError(f"{root}: no images found ({', '.join(IMAGE_EXTENSIONS)}).")
-    return files, *_read_labels_file(root, files)
+    return files, *_flat_labels(root, files, labels, label_pattern)
+
+
+def _class_folders(subdirs: list[Path]) -> tuple[list[Path], list[int], list[str]]:
+    files, labels = [], []
+    for label, d in enumerate(subdirs):
+        members = sorted(p for p in d.rglob("*") if _is_image(p))
+        if not members:
+            raise BadImageError(
+                f"{d}: class folder holds no images ({', '.join(IMAGE_EXTENSIONS)}). "
+                "Remove the folder or add images."
+            )
+        files += members
+        labels += [label] * len(members)
+    return files, labels, [d.name for d in subdirs]
+
+
+def _flat_images(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if _is_image(p))
+
+
+def _flat_labels(
+    root: Path, files: list[Path], labels: str | Path | None, pattern: str | None
+) -> tuple[list[int], list[str]] | tuple[None, None]:
+    """(labels, classes) of a flat folder's `files`, or (None, None) if it is unlabeled."""
+    # labels.py raises this module's BadImageError: imported here, or the imports would cycle.
+    from selfsup.data.labels import labels_from_csv, labels_from_pattern
+
+    if labels is None and pattern is None:
+        own = root / "labels.csv"
+        return labels_from_csv(own, files, root) if own.exists() else (None, None)
+    names_root, scope = _label_scope(root, files)
+    if pattern is not None:
+        return labels_from_pattern(pattern, files, names_root, within=scope)
+    return labels_from_csv(Path(labels).expanduser(), files, names_root, within=scope)
+
+
+def _label_scope(root: Path, files: list[Path]) -> tuple[Path, list[Path]]:
+    """(the folder a labels file's names are relative to, the files they may name): `root` and
+    its files, or for a split folder (root/train, root/test or root/val beside root/train) the
+    split's parent and the files of its splits: one labels file serves train and test, and
+    names of the other split are not "missing" while this one is read."""
+    parent = root.parent
+    if root.name not in ("train", "test", "val") or not (parent / "train").is_dir():
+        return root, files
+    others = [d for d in (parent / "train", _test_dir(parent)) if d is not None and d != root]
+    return parent, files + [f for d in others for f in _flat_images(d)]
 
 
 def _subfolders(root: Path) -> list[Path]:
@@ -90,46 +145,14 @@ def refuse_mixed_layout(root: Path, subdirs: list[Path]) -> None:
     a flat folder to class folders and drop every top-level image without a word."""
     top = [p for p in root.iterdir() if _is_image(p)]
     if top and subdirs:
-        names = ", ".join(d.name for d in subdirs[:5]) + (", ..." if len(subdirs) > 5 else "")
         raise BadImageError(
-            f"{root}: {len(top)} images at the top level and sub-folders {names}: put every "
-            "image in a class folder, or move the sub-folders out."
+            f"{root}: {len(top)} images at the top level and sub-folders {_few_names(subdirs)}: "
+            "put every image in a class folder, or move the sub-folders out."
         )
 
 
-def _read_labels_file(root: Path, files: list[Path]):
-    path = root / "labels.csv"
-    if not path.exists():
-        return None, None
-    by_name = {}
-    for n, line in enumerate(_utf8_text(path).splitlines(), 1):
-        if not line.strip():
-            continue
-        name, sep, label = line.partition(",")
-        if not sep:
-            raise ValueError(f"{path}:{n}: expected 'file,label', got {line!r}")
-        by_name[name.strip()] = label.strip()
-    missing = [f.name for f in files if f.name not in by_name]
-    if missing:
-        raise ValueError(
-            f"{path}: no label for {missing[:3]} ({len(missing)} files); add lines 'file,label'."
-        )
-    classes = sorted(set(by_name[f.name] for f in files))
-    index = {c: i for i, c in enumerate(classes)}
-    return [index[by_name[f.name]] for f in files], classes
-
-
-def _utf8_text(path: Path) -> str:
-    """The file's text; not UTF-8 -> BadImageError naming the file and line."""
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = raw.count(b"\n", 0, e.start) + 1
-        raise BadImageError(
-            f"{path}:{line}: not UTF-8 ({e.reason} at byte {e.start}). Re-encode it, e.g. "
-            f"iconv -f latin1 -t utf-8 {path.name} > fixed && mv fixed {path.name}"
-        ) from e
+def _few_names(paths: list[Path]) -> str:
+    return ", ".join(p.name for p in paths[:5]) + (", ..." if len(paths) > 5 else "")
 
 
 def decode_image(
@@ -215,14 +238,23 @@ def _resize_center_crop(im, size: int):
     return im.crop((left, top, left + size, top + size))
 
 
-def _cache_key(root: Path, files: list[Path], size: int | None, max_pixels: int | None) -> str:
-    """A hash of the decode settings and every file's relative name and bytes (names, sizes and
-    mtimes missed two same-size images swapped with their mtimes kept). Measured on 2 loaded
+def _cache_key(
+    root: Path,
+    files: list[Path],
+    size: int | None,
+    max_pixels: int | None,
+    labels: list[int] | None = None,
+    classes: list[str] | None = None,
+) -> str:
+    """A hash of the decode settings, the labels and classes, and every file's relative name and
+    bytes. The cache stores the labels: keyed on them, an edited labels file or pattern cannot
+    return stale ones (a reordered file still hits). Names, sizes and mtimes missed two
+    same-size images swapped with their mtimes kept. Measured on 2 loaded
     cores, files in the page cache: 3,000 JPEGs of 1.2 kB 0.15-0.19 s (the old stat key:
     0.02 s; decoding them: 0.5-1.0 s), 3,000 files of 200 kB (600 MB) 1.2 s. SHA-1 (CPU
     instructions) hashed the 600 MB in 1.2 s, BLAKE2b in 2.9 s; it is a cache key, not a
     signature."""
-    h = hashlib.sha1(f"{size}|{max_pixels}".encode())
+    h = hashlib.sha1(f"{size}|{max_pixels}|{json.dumps([labels, classes])}|".encode())
     for f in files:
         h.update(f"{f.relative_to(root)}|".encode() + _file_digest(f))
     return h.hexdigest()[:20]
@@ -244,6 +276,8 @@ def load_image_folder(
     skip_bad_files: bool = False,
     workers: int = 4,
     max_image_pixels: int | None = MAX_IMAGE_PIXELS,
+    labels: str | Path | None = None,
+    label_pattern: str | None = None,
 ) -> InMemoryDataset:
     """Decode every image under `root` into an InMemoryDataset of uint8 (N, 3, S, S).
 
@@ -251,18 +285,20 @@ def load_image_folder(
         share one size (an error names the first file that differs).
     skip_bad_files: skip undecodable files (the count is in `ds.skipped`) instead of raising.
     max_image_pixels: refuse (or skip) images whose header claims more pixels; None: no limit.
+    labels, label_pattern: label a flat folder from a labels file or its file names
+        (`list_images`).
     """
     root = Path(root)
-    files, labels, classes = list_images(root)
+    files, targets, classes = list_images(root, labels, label_pattern)
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
-    key = _cache_key(root, files, image_size, max_image_pixels)
+    key = _cache_key(root, files, image_size, max_image_pixels, targets, classes)
     key_path = cache / f"{root.name}-{key}"
     if key_path.with_suffix(".safetensors").exists():
         cached = _load_cached(key_path)
         if cached is not None:
             return cached
     ds = decode_files(
-        files, labels, classes, root, image_size, skip_bad_files, workers, max_image_pixels
+        files, targets, classes, root, image_size, skip_bad_files, workers, max_image_pixels
     )
     if not ds.skipped:  # a partial decode is not cached: the next run should report the skips too
         _save_cached(key_path, ds)
@@ -390,7 +426,8 @@ def _load_cached(key_path: Path) -> InMemoryDataset | None:
 def load_image_splits(
     root: str | Path, image_size: int | None = None, **kw
 ) -> tuple[InMemoryDataset, InMemoryDataset | None]:
-    """(train, test) from `root/train` + `root/test` (or `root/val`); else (root, None)."""
+    """(train, test) from `root/train` + `root/test` (or `root/val`); else (root, None). `kw`
+    as `load_image_folder`'s: a labels file or pattern labels both splits (`list_images`)."""
     return folder_splits(root, lambda d: load_image_folder(d, image_size, **kw))
 
 
@@ -402,7 +439,7 @@ def folder_splits(root: str | Path, load: Callable[[Path], Any]) -> tuple[Any, A
     if not (root / "train").is_dir():
         return load(root), None
     refuse_mixed_layout(root, _subfolders(root))
-    test_dir = next((root / n for n in ("test", "val") if (root / n).is_dir()), None)
+    test_dir = _test_dir(root)
     train = load(root / "train")
     test = load(test_dir) if test_dir else None
     if test is not None and test.classes != train.classes:
@@ -411,3 +448,8 @@ def folder_splits(root: str | Path, load: Callable[[Path], Any]) -> tuple[Any, A
             f"{train.classes}; make them match."
         )
     return train, test
+
+
+def _test_dir(root: Path) -> Path | None:
+    """root/test, else root/val, else None: the test split of a split layout."""
+    return next((root / n for n in ("test", "val") if (root / n).is_dir()), None)

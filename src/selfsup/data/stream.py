@@ -73,11 +73,18 @@ class ImageFiles(Labeled):
     skipped: list[str] = field(default_factory=list, repr=False)
 
     @classmethod
-    def from_folder(cls, root: str | Path, **kw) -> ImageFiles:
-        """The layouts of `load_image_folder` (class sub-folders, or flat + labels.csv)."""
+    def from_folder(
+        cls,
+        root: str | Path,
+        labels: str | Path | None = None,
+        label_pattern: str | None = None,
+        **kw,
+    ) -> ImageFiles:
+        """The layouts of `load_image_folder` (class sub-folders, or flat + labels.csv); a flat
+        folder labeled by a labels file or a file-name pattern as `list_images` labels it."""
         root = Path(root)
-        files, labels, classes = list_images(root)
-        targets = None if labels is None else torch.tensor(labels)
+        files, indices, classes = list_images(root, labels, label_pattern)
+        targets = None if indices is None else torch.tensor(indices)
         return cls(files, targets, classes, name=root.name, root=root, **kw)
 
     def __len__(self) -> int:
