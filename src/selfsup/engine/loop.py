@@ -20,11 +20,18 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
 from selfsup import dist
 from selfsup.data.memory import InMemoryDataset
 from selfsup.data.stream import ImageFiles
-from selfsup.engine.batches import EpochBatches, MemoryBatches, StreamBatches
+from selfsup.engine.batches import (
+    DatasetBatches,
+    EpochBatches,
+    MemoryBatches,
+    StreamBatches,
+    check_map_dataset,
+)
 from selfsup.engine.checkpoint import (
     checkpoint_path,
     encoder_meta,
@@ -170,7 +177,7 @@ def cpu_has_fast_bf16() -> bool:
 
 def fit(
     method: Method,
-    train: InMemoryDataset | ImageFiles,
+    train: InMemoryDataset | ImageFiles | Dataset,
     views: Views,
     cfg: TrainConfig,
     callbacks: Sequence[Callback] = (),
@@ -180,15 +187,25 @@ def fit(
 ) -> TrainResult:
     """Train `method` on `train` with `views` made per batch; return where and how it went.
 
-    train: an InMemoryDataset (indexed on the device; views(x (B, C, H, W), generator)) or
+    train: an InMemoryDataset (indexed on the device; views(x (B, C, H, W), generator)),
     ImageFiles (read by `cfg.loader_workers` DataLoader workers, which apply its transform;
-    views then gets that transform's list of per-view batches, e.g. `PrecroppedViews`).
+    views then gets that transform's list of per-view batches, e.g. `PrecroppedViews`), or a
+    user's map-style dataset: any object with `__len__` and `__getitem__` (a
+    `torch.utils.data.Dataset`) whose `train[i]` is one raw sample tensor or numpy array (uint8
+    image (C, H, W), 1-D token ids, a series), alone or as `(sample, target, ...)`. Its samples
+    are read by `cfg.loader_workers` workers and stacked to x (B, ...) (token ids right-padded
+    with 0 to (B, L_max)); views(x, generator) as for an InMemoryDataset; the targets are
+    (B,) long, or None when the samples come without targets (or all -1). The same seed reads
+    the same samples per step as an InMemoryDataset of the same rows (`DatasetBatches`).
+    Anything else: TypeError.
     run_config: the resolved configuration saved with every checkpoint; `cfg.resume` refuses a
     checkpoint whose saved config differs on any key outside RESUME_FREE_KEYS.
     sampler: batch index source (default `EpochBatches`; e.g. a class-balanced P x K sampler).
     run_dir: a folder `claim_run_dir` already claimed for this run (pretrain claims it before
     writing config.yaml); None: claim `cfg.out_dir` here ("" picks runs/<method>-<time>).
     """
+    if not isinstance(train, InMemoryDataset | ImageFiles):
+        check_map_dataset(train)  # TypeError before a run folder is claimed
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed + dist.rank(), cfg.deterministic)
     if run_dir is None:
@@ -222,8 +239,11 @@ def fit(
     start, good = _maybe_resume(cfg, run_dir, run_config, method, optimizer, scaler, view_gen)
     if isinstance(train, ImageFiles):
         source = StreamBatches(train, batches, device, start, steps, cfg.loader_workers)
-    else:
+    elif isinstance(train, InMemoryDataset):
         source = MemoryBatches(train, batches, device)
+    else:
+        workers = cfg.loader_workers
+        source = DatasetBatches(train, batches, device, start, steps, workers, cfg.seed)
     writer = MetricsWriter(run_dir, enabled=main, resume_step=start)
     _compile(method, views, cfg)
     step_fn = _forward_step(cfg, model)
