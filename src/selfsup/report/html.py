@@ -1,10 +1,20 @@
 """One HTML report per run: `report.html` (images embedded, readable offline) + `report/*.png`.
 
-Reads only the run folder: config.yaml, results.json, metrics.jsonl, report_data.npz.
-Sections (ids): summary, metrics, curves, knn, health, similarity, embedding-map, retrieval,
-views, config, environment. A section with nothing to show says why and how to get it.
-Optional sections appear only in runs that have them: reconstructions (MAE: original | masked |
-reconstruction of a few test images, placed after views).
+Reads only the run folder: config.yaml, results.json, metrics.jsonl, report_data.npz. It never
+looks at the run's modality: the run declares its sections in results.json,
+`"report": {"sections": [ids]}` (the kind of data decides), and the page shows exactly those
+plus summary, metrics, config and environment, in the fixed order of PAGE_ORDER:
+summary, metrics, curves, knn, health, similarity, sts, neighbours, embedding-map, retrieval,
+views, reconstructions, config, environment. A section with nothing to show says why and how
+to get it.
+
+A run without `report.sections` (older runs) gets SECTIONS: summary, metrics, curves, knn,
+health, similarity, embedding-map, retrieval, views, config, environment, and reconstructions
+(MAE: original | masked | reconstruction of a few test images, after views) only when its
+picture can be drawn.
+
+Text runs: sts (predicted cosine vs gold similarity of STS pairs, Spearman rho) and neighbours
+(a table of each query sentence's nearest sentences, every text escaped).
 """
 
 from __future__ import annotations
@@ -23,6 +33,26 @@ from selfsup.report import plots, snapshot
 from selfsup.report.reconstructions import reconstruction_figure
 from selfsup.safe_yaml import YAMLFileError, read_yaml_file
 
+# The page order of every section a report can have, whatever the run declares.
+PAGE_ORDER = (
+    "summary",
+    "metrics",
+    "curves",
+    "knn",
+    "health",
+    "similarity",
+    "sts",
+    "neighbours",
+    "embedding-map",
+    "retrieval",
+    "views",
+    "reconstructions",
+    "config",
+    "environment",
+)
+# In every report; the others are declared by the run (results.json report.sections).
+ALWAYS = ("summary", "metrics", "config", "environment")
+# The sections of a run that declares none (written before report.sections existed).
 SECTIONS = (
     "summary",
     "metrics",
@@ -36,8 +66,9 @@ SECTIONS = (
     "config",
     "environment",
 )
-# Shown only when the run has the picture (masked image modeling); omitted otherwise.
+# Without report.sections: shown only when the run has the picture (masked image modeling).
 OPTIONAL_SECTIONS = ("reconstructions",)
+NN_TEXT_CHARS = 200  # longer sentences of the neighbours table are cut, with an ellipsis
 # Metric names shown as percentages (accuracies, recalls, mAP are fractions in [0, 1]).
 _PERCENT = re.compile(r"top\d|pct|recall|map|acc", re.IGNORECASE)
 
@@ -50,6 +81,8 @@ th{background:#f4f4f4;text-align:left} td.num{text-align:right;font-variant-nume
 img{max-width:100%;border:1px solid #eee} pre{background:#f7f7f7;padding:1em;overflow:auto}
 .note{color:#555;font-size:.93em} .warn{color:#a40;font-weight:600}
 nav a{margin-right:.8em}
+table.nn td{vertical-align:top} table.nn td.same{border:3px solid #2a2}
+table.nn td.diff{border:3px solid #c22} .label{color:#666;font-size:.85em}
 """
 
 
@@ -101,9 +134,14 @@ def _read_config(path: Path) -> dict:
     return cfg
 
 
-def _fmt(key: str, value) -> str:
+def _fmt(key: str, value, fractions: bool = False) -> str:
+    """One table cell. fractions: the value is a score stored as a fraction (the eval table),
+    shown x 100 when in [-1, 1]: with % for accuracies and recalls (_PERCENT), without for other
+    scores (e.g. a Spearman correlation). Otherwise only _PERCENT keys in [0, 1] are x 100."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return html.escape(str(value))
+    if fractions and -1 <= value <= 1:
+        return f"{100 * value:.1f}" + ("%" if _PERCENT.search(key) else "")
     if _PERCENT.search(key) and 0 <= value <= 1:
         return f"{100 * value:.1f}%"
     return f"{value:.4g}" if isinstance(value, float) else str(value)
@@ -128,13 +166,15 @@ def _title(key: str) -> str:
     return re.sub(r"^recall@", "Recall@", key)
 
 
-def _table(rows: dict[str, dict], first: str = "") -> str:
-    """rows: name -> {column: value} as an HTML table (missing cells '-')."""
+def _table(rows: dict[str, dict], first: str = "", fractions: bool = False) -> str:
+    """rows: name -> {column: value} as an HTML table (missing cells '-'); fractions: see _fmt."""
     cols = list(dict.fromkeys(k for r in rows.values() for k in r))
     head = "".join(f"<th>{html.escape(_title(c))}</th>" for c in [first, *cols])
     body = "".join(
         f"<tr><th>{html.escape(name)}</th>"
-        + "".join(f'<td class="num">{_fmt(c, r[c]) if c in r else "-"}</td>' for c in cols)
+        + "".join(
+            f'<td class="num">{_fmt(c, r[c], fractions) if c in r else "-"}</td>' for c in cols
+        )
         + "</tr>"
         for name, r in rows.items()
     )
@@ -191,8 +231,13 @@ def _facts(facts: dict) -> str:
 
 def _metrics(results: dict, rows: list[dict]) -> str:
     evals = results.get("eval") or {}
-    out = _table(evals) if evals else '<p class="note">No evaluation (data without labels, '
-    out += "" if evals else "fewer than two classes, or --no-eval).</p>"
+    out = _table(evals, fractions=True) if evals else '<p class="note">No evaluation (data '
+    out += "" if evals else "without labels, fewer than two classes, or --no-eval).</p>"
+    if _plain_scores(evals):
+        out += (
+            '<p class="note">Every score is shown x 100 (results.json stores fractions); '
+            "% marks accuracies and recalls, the others are e.g. correlations.</p>"
+        )
     protocol = results.get("eval_protocol")
     if evals and isinstance(protocol, dict):  # the settings `selfsup evaluate RUN` reuses
         out += "<p>Evaluation protocol (results.json eval_protocol):</p>"
@@ -206,6 +251,16 @@ def _metrics(results: dict, rows: list[dict]) -> str:
     return out
 
 
+def _plain_scores(evals: dict) -> bool:
+    """Whether the eval table has a score shown x 100 without % (e.g. "STS-B raw")."""
+    return any(
+        not _PERCENT.search(k) and _is_number(v) and -1 <= v <= 1
+        for row in evals.values()
+        if isinstance(row, dict)
+        for k, v in row.items()
+    )
+
+
 def _knn_lines(results: dict) -> tuple[float | None, float | None]:
     """(trained, random init) final kNN top-1 from results.json, None where absent."""
     evals = results.get("eval") or {}
@@ -216,22 +271,141 @@ def _knn_lines(results: dict) -> tuple[float | None, float | None]:
     )
 
 
-def _pictures(run_dir: Path, rows: list[dict], data: dict, knn) -> dict[str, Path | None]:
+def _pictures(
+    run_dir: Path, rows: list[dict], data: dict, knn, wanted: set[str]
+) -> dict[str, Path | None]:
+    """The PNG of each picture section in `wanted` (None: nothing to draw)."""
     d = run_dir / "report"
     make_dir(d, within=run_dir)  # a symlinked report/ would send the PNGs elsewhere
-    return {
-        "curves": plots.training_curves(rows, d / "curves.png"),
-        "knn": plots.knn_curve(rows, d / "knn.png", *knn),
-        "health": plots.health_curves(rows, d / "health.png"),
-        "similarity": plots.similarity_histograms(data, d / "similarity.png"),
-        "embedding-map": plots.embedding_map(data, d / "embedding_map.png"),
-        "retrieval": plots.retrieval_grid(data, d / "retrieval.png"),
-        "views": plots.view_grid(data, d / "views.png"),
-        "reconstructions": reconstruction_figure(data, d / "reconstructions.png"),
+    draw = {
+        "curves": lambda: plots.training_curves(rows, d / "curves.png"),
+        "knn": lambda: plots.knn_curve(rows, d / "knn.png", *knn),
+        "health": lambda: plots.health_curves(rows, d / "health.png"),
+        "similarity": lambda: plots.similarity_histograms(data, d / "similarity.png"),
+        "sts": lambda: plots.sts_scatter(data, d / "sts.png"),
+        "embedding-map": lambda: plots.embedding_map(data, d / "embedding_map.png"),
+        "retrieval": lambda: plots.retrieval_grid(data, d / "retrieval.png"),
+        "views": lambda: plots.view_grid(data, d / "views.png"),
+        "reconstructions": lambda: reconstruction_figure(data, d / "reconstructions.png"),
     }
+    return {sid: picture() for sid, picture in draw.items() if sid in wanted}
 
 
-# (title, what it shows, what to do when it is missing) per picture section.
+def _declared(results: dict, path: Path) -> set[str] | None:
+    """The section ids results.json's report.sections declares (None when it declares none).
+    Unknown ids are left out with a warning; anything but a list of strings is an error."""
+    report = results.get("report") or {}
+    if "sections" not in report:
+        return None
+    ids = report["sections"]
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise ValueError(
+            f"{path}: 'report.sections' should be a list of section ids (strings), "
+            f"got {json.dumps(ids)[:80]}"
+        )
+    unknown = [i for i in ids if i not in PAGE_ORDER]
+    if unknown:
+        shown = ", ".join(repr(i[:40]) for i in unknown[:5])
+        warnings.warn(
+            f"{path}: report.sections names unknown sections ({shown}); left out. "
+            f"Known: {', '.join(PAGE_ORDER)}",
+            stacklevel=3,
+        )
+    return {i for i in ids if i in PAGE_ORDER}
+
+
+def _text(value, limit: int = NN_TEXT_CHARS) -> str:
+    """A string of a text array, cut at `limit` characters (ellipsis) and escaped."""
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    if len(text) > limit:
+        text = text[: limit - 1].rstrip() + "\u2026"
+    return html.escape(text)
+
+
+def _check_arrays(data: dict, path: Path) -> None:
+    """The text sections' arrays (sts_*, nn_*) have the kinds and shapes of the contract
+    (docs/report.md); a received report_data.npz that breaks it is an error naming the file."""
+
+    def need(name: str, kinds: str, shape: tuple[int | None, ...]) -> None:
+        if name not in data:
+            return
+        a = data[name]
+        ok = a.dtype.kind in kinds and a.ndim == len(shape)
+        if not ok or any(n is not None and n != m for n, m in zip(shape, a.shape, strict=True)):
+            want = "x".join("N" if n is None else str(n) for n in shape) or "0-d"
+            raise ValueError(
+                f"{path}: {name} should be a {want} array of "
+                f"{'text' if kinds == 'US' else 'numbers'}, got {a.dtype} {a.shape}"
+            )
+
+    if "sts_pred" in data:
+        n = (len(data["sts_pred"]) if data["sts_pred"].ndim == 1 else None,)
+        for name in ("sts_pred", "sts_gold", "sts_pred_before"):
+            need(name, "fiu", n)
+        need("sts_name", "US", ())
+    if "nn_query_text" in data:
+        need("nn_query_text", "US", (None,))
+        q = len(data["nn_query_text"])
+        texts = data.get("nn_neighbor_text")
+        k = texts.shape[1] if texts is not None and texts.ndim == 2 else None
+        need("nn_neighbor_text", "US", (q, k))
+        need("nn_neighbor_cos", "fiu", (q, k))
+        need("nn_query_label", "US", (q,))
+        need("nn_neighbor_label", "US", (q, k))
+
+
+def _sts(data: dict, picture: Path | None, missing: str) -> str:
+    """The scatter of predicted vs gold similarity, with its Spearman rho as text too."""
+    out = _image(picture, "Predicted vs gold similarity", missing)
+    if picture is None:
+        return out
+    rho = plots.spearman(data["sts_pred"], data["sts_gold"])
+    line = f"Spearman rho of the trained encoder: {rho:.3f}"
+    if "sts_pred_before" in data:
+        before = plots.spearman(data["sts_pred_before"], data["sts_gold"])
+        line += f"; random init: {before:.3f}"
+    line += f" ({len(data['sts_gold'])} pairs"
+    name = data.get("sts_name")
+    line += f", {_text(name[()], 80)})" if name is not None else ")"
+    return f"<p>{line}.</p>{out}"
+
+
+def _neighbours(data: dict, missing: str) -> str:
+    """Each query sentence (rowspan) with its nearest sentences, their cosine and, when labels
+    were saved, a green (same label) or red (different) frame."""
+    if not all(f"nn_{n}" in data for n in ("query_text", "neighbor_text", "neighbor_cos")):
+        return f'<p class="note">{missing}</p>'
+    queries, texts, cos = data["nn_query_text"], data["nn_neighbor_text"], data["nn_neighbor_cos"]
+    q_lab, n_lab = data.get("nn_query_label"), data.get("nn_neighbor_label")
+    labeled = q_lab is not None and n_lab is not None
+    k = texts.shape[1]
+    if not len(queries) or not k:
+        return f'<p class="note">{missing}</p>'
+
+    def label(value) -> str:
+        return f'<br><span class="label">label: {_text(value, 60)}</span>' if labeled else ""
+
+    body = []
+    for i, query in enumerate(queries):
+        for j in range(k):
+            mark = ""
+            if labeled:
+                mark = ' class="same"' if n_lab[i, j] == q_lab[i] else ' class="diff"'
+            first = (
+                f'<td rowspan="{k}">{_text(query)}{label(q_lab[i] if labeled else "")}</td>'
+                if j == 0
+                else ""
+            )
+            body.append(
+                f'<tr>{first}<td class="num">{j + 1}</td>'
+                f'<td class="num">{float(cos[i, j]):.3f}</td>'
+                f"<td{mark}>{_text(texts[i, j])}{label(n_lab[i, j] if labeled else '')}</td></tr>"
+            )
+    head = "<tr><th>query</th><th>#</th><th>cosine</th><th>nearest sentence</th></tr>"
+    return f'<table class="nn">{head}{"".join(body)}</table>'
+
+
+# (title, what it shows, what to do when it is missing) per section between metrics and config.
 _TEXT = {
     "curves": (
         "Loss and learning rate",
@@ -261,10 +435,19 @@ _TEXT = {
         "the positives to the right and keep the negatives apart.",
         "No report data (report_data.npz) in this run.",
     ),
+    "sts": (
+        "Predicted vs gold similarity",
+        "Each point is a sentence pair of a semantic textual similarity (STS) test set: the "
+        "human similarity score against the cosine similarity of the trained encoder's "
+        "embeddings of the two sentences (beside it the random-init encoder's, when saved). "
+        "Spearman's rank correlation (rho) is the STS score: 1 means the encoder ranks the "
+        "pairs exactly as people do.",
+        "No STS pairs in this run (report_data.npz has no sts_pred and sts_gold).",
+    ),
     "embedding-map": (
         "Map of test embeddings",
-        "A 2-D projection of test-set representations, coloured by the label the model "
-        "never saw; clusters by colour mean the classes are separable.",
+        "A 2-D projection of the representations of test samples, coloured by the label the "
+        "model never saw during training; clusters by colour mean the classes are separable.",
         "No labeled test embeddings in this run.",
     ),
     "retrieval": (
@@ -272,6 +455,15 @@ _TEXT = {
         "Each row: a test image (black frame), then its nearest training images by cosine "
         "similarity of the trained representation; green frame = same label, red = different.",
         "No retrieval examples in this run.",
+    ),
+    "neighbours": (
+        "Nearest-neighbour sentences",
+        "Each query: a test sentence and the sentences nearest to it by cosine similarity of "
+        "the trained encoder's embeddings, nearest first (long sentences are cut). When the "
+        "sentences have labels, a green frame marks a neighbour with the query's label and a "
+        "red frame a different one.",
+        "No nearest-neighbour sentences in this run (report_data.npz has no nn_query_text, "
+        "nn_neighbor_text and nn_neighbor_cos).",
     ),
     "views": (
         "Augmented views",
@@ -285,17 +477,18 @@ _TEXT = {
         "patches in grey (a fixed, seeded mask), and the trained model's prediction of the "
         "hidden patches with the visible ones pasted back. Blurry but well-placed shapes and "
         "colours are typical of a short run; uniform grey means nothing was learned.",
-        "",
+        "No reconstructions in this run (report_data.npz has no recon_* arrays).",
     ),
 }
 
 
-def _shown(pics: dict[str, Path | None]) -> list[str]:
-    """Section ids in page order: SECTIONS, with each optional section that has its picture
-    inserted after "views"."""
-    extra = [s for s in OPTIONAL_SECTIONS if pics.get(s) is not None]
-    at = SECTIONS.index("views") + 1
-    return [*SECTIONS[:at], *extra, *SECTIONS[at:]]
+def _shown(pics: dict[str, Path | None], declared: set[str] | None) -> list[str]:
+    """Section ids in page order (PAGE_ORDER): the declared ones and ALWAYS; without a
+    declaration SECTIONS, and each optional section whose picture could be drawn."""
+    if declared is not None:
+        return [s for s in PAGE_ORDER if s in ALWAYS or s in declared]
+    extra = {s for s in OPTIONAL_SECTIONS if pics.get(s) is not None}
+    return [s for s in PAGE_ORDER if s in SECTIONS or s in extra]
 
 
 def write_report(run_dir: str | Path) -> Path:
@@ -305,54 +498,64 @@ def write_report(run_dir: str | Path) -> Path:
         raise FileNotFoundError(f"{run_dir}: not a run folder (expected `selfsup pretrain --out`)")
     cfg = _read_config(run_dir / "config.yaml")
     results = _read_json(run_dir / "results.json")
-    for key in ("train", "eval", "environment"):
+    where = run_dir / "results.json"
+    for key in ("train", "eval", "environment", "report"):
         if not isinstance(results.get(key) or {}, dict):
-            raise ValueError(f"{run_dir / 'results.json'}: {key!r} should be a JSON object")
+            raise ValueError(f"{where}: {key!r} should be a JSON object")
+    if not all(isinstance(row, dict) for row in (results.get("eval") or {}).values()):
+        raise ValueError(f"{where}: each row of 'eval' should be a JSON object")
+    declared = _declared(results, where)
     rows = _read_rows(run_dir / "metrics.jsonl")
     data = snapshot.load(run_dir)
-    pics = _pictures(run_dir, rows, data, _knn_lines(results))
-    shown = _shown(pics)
-    parts = [
-        _section(
+    _check_arrays(data, run_dir / snapshot.FILE)
+    wanted = set(SECTIONS) | set(OPTIONAL_SECTIONS) if declared is None else declared
+    pics = _pictures(run_dir, rows, data, _knn_lines(results), wanted)
+    shown = _shown(pics, declared)
+    parts = {
+        "summary": _section(
             "summary",
             "Summary",
             "What ran, for how long.",
             _summary(run_dir, cfg, results, _last_health(rows)),
         ),
-        _section(
+        "metrics": _section(
             "metrics",
             "Final metrics",
-            "Frozen-encoder kNN and linear probe on the test split (raw pixels and the "
-            "untrained encoder as baselines), few-label fine-tuning, retrieval when measured.",
+            "The frozen encoder evaluated on held-out data beside baselines (the raw input, "
+            "e.g. pixels or TF-IDF, and the untrained encoder): kNN and linear probe, few-label "
+            "fine-tuning, retrieval or similarity correlations, as the run measured them.",
             _metrics(results, rows),
         ),
-    ]
+    }
     for sid, (title, intro, missing) in _TEXT.items():
-        if sid in shown:
-            parts.append(_section(sid, title, intro, _image(pics[sid], title, missing)))
+        if sid not in shown:
+            continue
+        if sid == "neighbours":
+            content = _neighbours(data, missing)
+        elif sid == "sts":
+            content = _sts(data, pics[sid], missing)
+        else:
+            content = _image(pics[sid], title, missing)
+        parts[sid] = _section(sid, title, intro, content)
     env = results.get("environment") or {}
-    parts.append(
-        _section(
-            "config",
-            "Resolved configuration",
-            "Every setting of the run (config.yaml).",
-            f"<pre>{html.escape(yaml.safe_dump(cfg, sort_keys=False))}</pre>",
-        )
+    parts["config"] = _section(
+        "config",
+        "Resolved configuration",
+        "Every setting of the run (config.yaml).",
+        f"<pre>{html.escape(yaml.safe_dump(cfg, sort_keys=False))}</pre>",
     )
-    parts.append(
-        _section(
-            "environment",
-            "Environment",
-            "Versions and device the run used.",
-            _facts(env) if env else '<p class="note">Not recorded in results.json.</p>',
-        )
+    parts["environment"] = _section(
+        "environment",
+        "Environment",
+        "Versions and device the run used.",
+        _facts(env) if env else '<p class="note">Not recorded in results.json.</p>',
     )
     nav = "".join(f'<a href="#{s}">{s}</a>' for s in shown)
     title = f"selfsup report: {html.escape(run_dir.name)}"
     page = (
         f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
         f"<style>{_CSS}</style></head><body><h1>{title}</h1><nav>{nav}</nav>"
-        + "".join(parts)
+        + "".join(parts[s] for s in shown)
         + "</body></html>"
     )
     out = run_dir / "report.html"

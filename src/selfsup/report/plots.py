@@ -136,6 +136,54 @@ def similarity_histograms(data: dict[str, np.ndarray], path: Path) -> Path | Non
     return _save(fig, path)
 
 
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation of two (N,) arrays over the pairs where both are finite;
+    nan when fewer than two such pairs remain or either side is constant."""
+    from scipy.stats import spearmanr
+
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    keep = np.isfinite(a) & np.isfinite(b)
+    a, b = a[keep], b[keep]
+    if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(spearmanr(a, b).statistic)
+
+
+def _plain(text: str) -> str:
+    """Text drawn as is: a `$` from a data file must not start matplotlib's math mode."""
+    return text.replace("$", r"\$")
+
+
+def sts_scatter(data: dict[str, np.ndarray], path: Path) -> Path | None:
+    """Predicted cosine (`sts_pred`) against gold similarity (`sts_gold`) of STS pairs, with
+    Spearman's rho in the title; the random-init encoder's (`sts_pred_before`) in a panel to the
+    left when saved. `sts_name` (0-d text), when saved, names the pairs' file in the title."""
+    if "sts_pred" not in data or "sts_gold" not in data or len(data["sts_gold"]) < 2:
+        return None
+    gold = data["sts_gold"].astype(np.float64)
+    tags = [t for t in ("sts_pred_before", "sts_pred") if t in data]
+    fig, axes = plt.subplots(
+        1, len(tags), figsize=(5 * len(tags), 4.2), squeeze=False, sharex=True, sharey=True
+    )
+    for ax, tag in zip(axes[0], tags, strict=True):
+        pred = data[tag].astype(np.float64)
+        state = "random init" if tag == "sts_pred_before" else "trained"
+        color = "tab:gray" if tag == "sts_pred_before" else "tab:blue"
+        ax.scatter(gold, pred, s=6, alpha=0.4, color=color, linewidths=0)
+        ax.set_title(f"{state}: Spearman \u03c1 = {spearman(pred, gold):.3f}", fontsize=10)
+        ax.set_xlabel("gold similarity (human score)")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("cosine similarity of the embeddings")
+    name = data.get("sts_name")
+    title = f"{len(gold)} STS pairs"
+    if name is not None and name.ndim == 0:
+        text = name[()]
+        text = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+        title = f"{_plain(text[:80])}: {title}"
+    fig.suptitle(title, fontsize=11)
+    return _save(fig, path)
+
+
 def _map_2d(emb: np.ndarray, seed: int = 0) -> tuple[np.ndarray, str]:
     """(N, D) -> (N, 2) with UMAP when umap-learn is installed, else scikit-learn's t-SNE."""
     try:
@@ -162,8 +210,8 @@ def embedding_map(data: dict[str, np.ndarray], path: Path, seed: int = 0) -> Pat
     for ax, tag in zip(axes[0], tags, strict=True):
         xy, how = _map_2d(data[f"emb_{tag}"].astype(np.float32), seed)
         for c in np.unique(labels):
-            m = labels == c
-            ax.scatter(xy[m, 0], xy[m, 1], s=6, color=cmap(int(c) % cmap.N), label=classes[c])
+            m, name = labels == c, _plain(str(classes[c]))
+            ax.scatter(xy[m, 0], xy[m, 1], s=6, color=cmap(int(c) % cmap.N), label=name)
         state = "random init" if tag == "before" else "trained"
         ax.set_title(f"{how} of test embeddings, {state}")
         ax.set_xticks([]), ax.set_yticks([])
