@@ -24,11 +24,13 @@ from selfsup.methods.base import Method
 from selfsup.methods.byol import build_byol
 from selfsup.methods.dino import build_dino
 from selfsup.methods.mae import build_mae
+from selfsup.methods.mlm import build_mlm
 from selfsup.methods.moco import build_moco, build_moco_v3
 from selfsup.methods.nnclr import build_nnclr
 from selfsup.methods.queue import MemoryQueue
 from selfsup.methods.registry import MethodSpec, registered_methods
 from selfsup.methods.simclr import build_simclr
+from selfsup.methods.simcse import build_simcse
 from selfsup.methods.simsiam import build_simsiam
 from selfsup.methods.supervised import (
     build_contrastive,
@@ -42,8 +44,9 @@ from selfsup.methods.vicreg import build_vicreg
 
 __all__ = [  # the builders, re-exported: `from selfsup.build import build_simclr` keeps working
     "build_barlow_twins", "build_byol", "build_contrastive", "build_dino", "build_logistic",
-    "build_mae", "build_moco", "build_moco_v3", "build_nnclr", "build_npair", "build_simclr",
-    "build_simsiam", "build_supcon", "build_triplet", "build_vicreg", "MethodSpec", "METHODS",
+    "build_mae", "build_mlm", "build_moco", "build_moco_v3", "build_nnclr", "build_npair",
+    "build_simclr", "build_simcse", "build_simsiam", "build_supcon", "build_triplet",
+    "build_vicreg", "MethodSpec", "METHODS",
     "build_method", "build_sampler", "build_views", "check_batch_size",
 ]  # fmt: skip
 

@@ -4,6 +4,8 @@ selfsup pretrain                                  # SimCLR on the bundled digits
 selfsup pretrain --data cifar10 --config configs/cifar10-simclr.yaml
 selfsup pretrain --data path/to/folder --set train.epochs=100 --set method_args.temperature=0.2
 selfsup evaluate runs/<run> --data cifar10
+selfsup pretrain --modality text --data corpus.txt --eval-data stsb/ sst2/
+selfsup evaluate runs/<text run> --data sst2/
 selfsup embed runs/<run> --data path/to/folder --out emb.npy
 selfsup report runs/<run>                         # rewrite runs/<run>/report.html
 selfsup export runs/<run> --format torchscript --out encoder.pt
@@ -22,6 +24,9 @@ SHORTCUTS = {
     "method": "method",
     "encoder": "encoder",
     "modality": "modality",
+    "labels": "labels",
+    "label_pattern": "label_pattern",
+    "eval_data": "eval.data",
     "image_size": "image_size",
     "epochs": "train.epochs",
     "steps": "train.steps",
@@ -54,11 +59,30 @@ def _add_pretrain(sub) -> None:
         help="override any config key, dotted (train.lr=0.1, method_args.temperature=0.2)",
     )
     p.add_argument(
-        "--data", help="digits (default, bundled) | cifar10 (torchvision download) | image folder"
+        "--data",
+        help="digits (default, bundled) | cifar10 (torchvision download) | image folder | "
+        "text: a file with one sentence a line, a folder of them, or a .tsv of pairs",
     )
     p.add_argument("--method", help="simclr (default) and the other registered methods")
     p.add_argument("--encoder", help="registered encoder name, or timm/<name>")
-    p.add_argument("--modality", choices=["image", "text"])
+    p.add_argument(
+        "--modality", help="image (default) | text: the kind of data (docs/modalities.md)"
+    )
+    p.add_argument(
+        "--labels",
+        help="labels of a flat image folder, for evaluation: a CSV of file,label rows",
+    )
+    p.add_argument(
+        "--label-pattern",
+        help="labels from the file names: a regular expression whose group is the label, "
+        "e.g. '^(\\d+)_' for 7_jackson_32.wav",
+    )
+    p.add_argument(
+        "--eval-data",
+        nargs="+",
+        help="text: STS pairs and labeled sentence files or folders to evaluate on (e.g. stsb/ "
+        "sst2/ trec/); a labeled file alone is split 80/20",
+    )
     p.add_argument(
         "--image-size",
         type=int,
@@ -126,8 +150,12 @@ def _add_evaluate(sub) -> None:
     )
     p.add_argument("run", help="run folder, or encoder .safetensors (with its .json beside it)")
     p.add_argument(
-        "--data", help="digits | cifar10 | labeled image folder (default: the run's data)"
+        "--data",
+        help="images: digits | cifar10 | labeled folder; text: STS pairs or labeled sentences "
+        "(file or folder). Default: the run's data (text: its --eval-data)",
     )
+    p.add_argument("--labels", help="images: a CSV of file,label rows for a flat folder")
+    p.add_argument("--label-pattern", help="images: a regular expression whose group is the label")
     p.add_argument("--image-size", type=int)
     p.add_argument("--device", default="auto")
     p.add_argument(
@@ -146,20 +174,25 @@ def _add_evaluate(sub) -> None:
 def _add_embed(sub) -> None:
     p = sub.add_parser("embed", help="write embeddings of a data set to .npy (+ an index .csv)")
     p.add_argument("run", help="run folder, or encoder .safetensors")
-    p.add_argument("--data", required=True)
+    p.add_argument(
+        "--data",
+        required=True,
+        help="images: digits | cifar10 | image folder; text: a file, one sentence a line",
+    )
     p.add_argument("--image-size", type=int)
     p.add_argument(
         "--out",
         required=True,
         help="output .npy (.npy is appended when missing; a folder gets embeddings.npy). Row i "
-        "is described by row i of <out>.index.csv (columns split, source, label; RFC 4180 "
+        "is described by row i of <out>.index.csv (columns split, source (file, or line number "
+        "of a text file), label; RFC 4180 "
         "quoting, so any file name round-trips through Python's csv module)",
     )
     p.add_argument("--device", default="auto")
 
 
 def pretrain_config(args):
-    from selfsup.config import load_config
+    from selfsup.run import run_config
 
     overrides = []
     for flag, key in SHORTCUTS.items():
@@ -176,7 +209,7 @@ def pretrain_config(args):
         overrides.append("eval.enabled=false")
     if args.no_progress:
         overrides.append("train.progress=false")
-    return load_config(args.config, overrides + args.set, modality=args.modality)
+    return run_config(args.config, overrides + args.set, modality=args.modality)
 
 
 def cmd_pretrain(args) -> int:
@@ -186,88 +219,18 @@ def cmd_pretrain(args) -> int:
     return 0
 
 
-def _encoder_and_config(run: str):
-    """(encoder, run config dict or {}) from a run folder or an encoder .safetensors file."""
-    from selfsup.engine.checkpoint import load_encoder
-    from selfsup.safe_yaml import read_yaml_file
-
-    path = Path(run)
-    weights = path / "encoder.safetensors" if path.is_dir() else path
-    if not weights.exists():
-        raise FileNotFoundError(
-            f"{weights}: not found. Pass a run folder of `selfsup pretrain` (it holds "
-            "encoder.safetensors) or the .safetensors file itself."
-        )
-    cfg_path = weights.parent / "config.yaml"
-    cfg = read_yaml_file(cfg_path) if cfg_path.exists() else {}
-    if not isinstance(cfg, dict):
-        raise ValueError(f"{cfg_path}: expected a mapping of settings; is this a run folder?")
-    return load_encoder(weights), cfg
-
-
-def _data_for(args, cfg: dict):
-    from selfsup.data import load_image_data
-
-    spec = args.data or cfg.get("data")
-    if not spec:
-        raise ValueError("no --data given and the run's config names none")
-    size = args.image_size or cfg.get("image_size")
-    root = cfg.get("data_root", "~/.cache/selfsup/datasets")
-    # The run's own loading settings, so evaluate sees the data pretrain evaluated on.
-    kw = {k: cfg[k] for k in ("skip_bad_files", "max_image_pixels") if k in cfg}
-    return load_image_data(spec, size, root, **kw)
-
-
-def _eval_protocol(args, cfg: dict, train):
-    """The run's recorded EvalProtocol (results.json), else one from its config.yaml, with the
-    flags given to `evaluate` applied; prints where each setting came from."""
-    import dataclasses
-
-    from selfsup.eval.protocol import EvalProtocol
-
-    path = _run_file(args.run, "results.json")
-    recorded = json.loads(path.read_text()).get("eval_protocol") if path.exists() else None
-    ev, tr = cfg.get("eval") or {}, cfg.get("train") or {}
-    if recorded is not None and not (args.data and args.data != cfg.get("data")):
-        protocol, source = EvalProtocol.from_dict(recorded, f"{path} eval_protocol"), str(path)
-    else:  # other data, or a run without a record: its settings, k resolved on this bank
-        keys = {"knn_k": "knn_k", "knn_t": "knn_t", "linear": "linear", "batch_size": "batch_size"}
-        kw = {f: ev[k] for f, k in keys.items() if k in ev}
-        kw |= {k: tr[k] for k in ("precision", "seed") if k in tr}
-        protocol, source = EvalProtocol(**kw), "the run's config (no recorded protocol)"
-    flags = {"knn_k": args.k, "knn_t": args.t, "batch_size": args.batch_size}
-    flags |= {"precision": args.precision, "linear": False if args.no_linear else None}
-    flags = {k: v for k, v in flags.items() if v is not None}
-    protocol = dataclasses.replace(protocol, **flags).resolve(len(train))
-    print(f"evaluation protocol from {source}: {protocol.to_dict()}")
-    if flags:
-        print(f"overridden by flags: {flags}")
-    return protocol
-
-
-def _run_file(run: str, name: str) -> Path:
-    """`name` in the run folder `run` (or beside the .safetensors file `run`)."""
-    path = Path(run)
-    return (path if path.is_dir() else path.parent) / name
-
-
 def cmd_evaluate(args) -> int:
-    from selfsup.augment import recipes
-    from selfsup.engine.loop import resolve_device
-    from selfsup.eval.protocol import EvaluationError, evaluate_encoder, label_problem
-    from selfsup.run import format_table
+    from selfsup.eval.table import format_table
+    from selfsup.trained import load
 
-    encoder, cfg = _encoder_and_config(args.run)
-    train, test = _data_for(args, cfg)
-    problem = label_problem(train, test)
-    if problem:
-        raise EvaluationError(f"{problem}. Pass --data with labeled data of >= 2 classes.")
-    protocol = _eval_protocol(args, cfg, train)
-    device = resolve_device(args.device)
-    view = recipes.eval_view(train.inputs.shape[-1])
-    row = evaluate_encoder(
-        encoder.to(device), train, test, view, device, protocol=protocol, name=args.run
-    )
+    model = load(args.run)
+    options = {
+        "knn_k": args.k, "knn_t": args.t, "batch_size": args.batch_size,
+        "precision": args.precision, "linear": False if args.no_linear else None,
+        "image_size": args.image_size, "labels": args.labels,
+        "label_pattern": args.label_pattern, "device": args.device, "name": args.run,
+    }  # fmt: skip
+    row = model.modality.evaluate_saved(model.encoder, model.run_dir, args.data, options)
     print(format_table({"encoder": row}))
     print(json.dumps(row))
     return 0
@@ -289,29 +252,20 @@ def cmd_embed(args) -> int:
 
     import numpy as np
 
-    from selfsup.augment import recipes
     from selfsup.engine.loop import resolve_device
-    from selfsup.eval.features import extract_features
-    from selfsup.eval.protocol import check_finite
+    from selfsup.trained import load
 
-    encoder, cfg = _encoder_and_config(args.run)
-    train, test = _data_for(args, cfg)
-    device = resolve_device(args.device)
-    rows = []
-    for ds in [train] + ([test] if test is not None else []):
-        view = recipes.eval_view(ds.inputs.shape[-1])
-        f = extract_features(encoder.to(device), ds, view, device=device)
-        rows.append((ds, check_finite(f, args.run, ds.name or args.data)))
+    model = load(args.run)
+    splits = model.modality.embed(model.encoder, args.data, resolve_device(args.device))
     out, index = embed_paths(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.save(out, np.concatenate([f.numpy() for _, f in rows]))
+    np.save(out, np.concatenate([s.features.numpy() for s in splits]))
     with index.open("w", newline="", encoding="utf-8") as fh:  # csv quotes newlines, commas
         w = csv.writer(fh)
         w.writerow(["split", "source", "label"])
-        for ds, _ in rows:
-            labels = [""] * len(ds) if ds.targets is None else ds.targets.tolist()
-            w.writerows(zip([ds.name] * len(ds), ds.sources or range(len(ds)), labels, strict=True))
-    print(f"wrote {sum(len(f) for _, f in rows)} embeddings to {out} (rows: {index})")
+        for s in splits:
+            w.writerows(zip([s.name] * len(s.sources), s.sources, s.labels, strict=True))
+    print(f"wrote {sum(len(s.sources) for s in splits)} embeddings to {out} (rows: {index})")
     return 0
 
 
@@ -344,17 +298,21 @@ def _add_export(sub) -> None:
 
 
 def cmd_export(args) -> int:
-    from selfsup.export import check_export, example_input, export_encoder
+    from selfsup.export import check_export, export_encoder
+    from selfsup.trained import load
 
-    encoder, cfg = _encoder_and_config(args.run)
-    size = args.image_size or cfg.get("image_size") or (16 if cfg.get("data") == "digits" else 32)
+    model = load(args.run)
+    if args.image_size:
+        model.modality.size = args.image_size
+    encoder = model.encoder.float().cpu().eval()
+    example = model.modality.example_input(encoder)
     try:
-        path = export_encoder(encoder, args.format, Path(args.out), size)
+        path = export_encoder(encoder, args.format, Path(args.out), example=example)
     except ImportError as e:  # onnx / onnxscript missing: say what to install
         print(f"selfsup export: error: {e}", file=sys.stderr)
         return 2
     try:
-        err = check_export(encoder, example_input(encoder, size), path)
+        err = check_export(encoder, example, path)
         print(f"wrote {path} (max difference from the encoder: {err:.1e})")
     except ImportError:
         print(f"wrote {path} (not checked: onnxruntime is not installed)")

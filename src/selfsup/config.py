@@ -37,6 +37,9 @@ class EvalConfig:
     health: bool = True  # log emb_std, eff_rank, alignment, uniformity, pos/neg cos (eval.health)
     stop_on_collapse: bool = False  # raise instead of warning when the health metrics collapse
     report: bool = True  # write report.html (+ PNGs) into the run folder at the end
+    # Evaluation sets a modality reads besides its training data: for text, STS pairs and
+    # labeled sentence files or folders (selfsup.data.text_tasks), e.g. [stsb/, sst2/].
+    data: list[str] = field(default_factory=list)
     # With stream=true: evaluate on at most this many images of each split (a class-stratified
     # subset, decoded into memory at the view size), so a folder too large for memory stays so.
     stream_images: int = 50_000
@@ -58,8 +61,15 @@ class RunConfig:
     """Everything one `selfsup pretrain` run needs. Defaults: SimCLR on the bundled digits."""
 
     method: str = "simclr"
-    modality: str = "image"  # image | text
+    modality: str = "image"  # a name of selfsup.modalities.MODALITIES: image | text
     data: str = "digits"  # digits | cifar10 | path to an image folder (or a text file)
+    # The modality's own loading settings (text: tokenizer, vocab_size, tokenizer_kind,
+    # max_length; selfsup.modalities.text.TextDataArgs). Images take none.
+    data_args: dict = field(default_factory=dict)
+    # Labels of a flat folder for evaluation: a CSV of `file,label` rows, or a regular
+    # expression whose group is the label in each file name (e.g. "^(\\d+)_").
+    labels: str = ""
+    label_pattern: str = ""
     image_size: int | None = None  # resize folder images to this side; digits default 16
     data_root: str = "~/.cache/selfsup/datasets"  # where torchvision downloads cifar10
     skip_bad_files: bool = False
@@ -82,8 +92,6 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def __post_init__(self) -> None:
-        if self.modality not in ("image", "text"):
-            raise ValueError(f"modality={self.modality!r}: use image or text")
         if self.image_size is not None and self.image_size < 1:
             raise ValueError(f"image_size={self.image_size}: use a side of >= 1 pixel, e.g. 32")
         if self.max_image_pixels < 1:
@@ -116,6 +124,10 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             except ConfigError:
                 continue
         raise ConfigError(f"{key}: {value!r} is not a valid {tp}")
+    if origin is list:
+        if not isinstance(value, list):
+            value = [value]  # one path for a list of paths: `--set eval.data=stsb/`
+        return [_coerce(v, typing.get_args(tp)[0], key) for v in value]
     if origin is tuple:
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{key}: expected a list like [0.9, 0.999], got {value!r}")
@@ -198,31 +210,25 @@ def parse_override(text: str) -> dict:
     return value
 
 
-# Defaults of `--modality text` (applied before the YAML file and overrides): a small Transformer
-# trained with AdamW, BERT's weight decay 0.01 (Devlin et al. 2019), lr 1e-3 with 10 % warmup,
-# batch 128, as the text benchmark measured (docs/text.md).
-TEXT_DEFAULTS = {
-    "modality": "text",
-    "encoder": "text_transformer_mini",
-    "train": {
-        "optimizer": "adamw",
-        "lr": 1e-3,
-        "weight_decay": 0.01,
-        "batch_size": 128,
-        "epochs": 1.0,
-        "warmup_epochs": 0.1,
-        "channels_last": False,
-    },
-}
+def _named_modality(modality: str | None, data: dict, overrides: list[str]) -> str:
+    """The run's modality: the flag, else the last --set, else the YAML file's, else image."""
+    for text in reversed(overrides):
+        value = parse_override(text).get("modality")
+        if value is not None:
+            return str(value)
+    return modality or str(data.get("modality") or "image")
 
 
 def load_config(
-    path: str | Path | None = None, overrides: list[str] = (), modality: str | None = None
+    path: str | Path | None = None,
+    overrides: list[str] = (),
+    modality: str | None = None,
+    defaults_for=None,
 ) -> RunConfig:
-    """Defaults (TEXT_DEFAULTS for modality "text"), the YAML file (safe_load), then overrides."""
+    """Defaults, the modality's defaults (`defaults_for(name) -> dict`, e.g. text's AdamW
+    recipe), the YAML file (safe_load), then overrides."""
     cfg = RunConfig()
-    if modality == "text":
-        apply(cfg, copy.deepcopy(TEXT_DEFAULTS))
+    data: dict = {}
     if path is not None:
         p = Path(path)
         try:  # bounded safe_load: Python tags and alias bombs are refused, never constructed
@@ -231,6 +237,11 @@ def load_config(
             raise ConfigError(str(e)) from e
         if not isinstance(data, dict):
             raise ConfigError(f"{p}: expected a mapping of keys at the top level")
+    name = _named_modality(modality, data, list(overrides))
+    if defaults_for is not None:
+        apply(cfg, copy.deepcopy(defaults_for(name)))
+    cfg.modality = name
+    if path is not None:
         apply(cfg, data, where=f" in {p}")
     for text in overrides:
         apply(cfg, parse_override(text), where=f" (from --set {text})")

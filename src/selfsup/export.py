@@ -2,8 +2,9 @@
 
 The run folder already holds the portable form: encoder.safetensors + encoder.json (registry
 name and kwargs; `selfsup.engine.checkpoint.load_encoder`). These exporters trace the encoder
-on an example batch and write one file that takes normalized images (N, 3, H, W) float32 and
-returns (N, num_features) features; `check_export` compares it with the original.
+on an example batch and write one file that takes the encoder's input (normalized images
+(N, 3, H, W) float32, or token ids (N, L) long) and returns (N, num_features) features;
+`check_export` compares it with the original.
 The batch dimension is dynamic in both; H and W are those of the example for ONNX.
 """
 
@@ -26,6 +27,8 @@ def _quiet_jit():
     files load in C++ libtorch without Python, which is why users want it)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.jit")
+        # Shape checks seen while tracing (a text encoder's max length) are data-independent.
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
         yield
 
 
@@ -65,14 +68,16 @@ def export_onnx(encoder: nn.Module, example: torch.Tensor, path: Path) -> Path:
     encoder.eval()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    batch = torch.export.Dim("batch")
+    dims = {0: torch.export.Dim("batch")}
+    if example.dim() == 2:  # token ids (N, L): sentences come in any length
+        dims[1] = torch.export.Dim("length", min=2, max=getattr(encoder, "max_len", 512))
     torch.onnx.export(
         encoder,
         (example,),
         str(path),
-        input_names=["images"],
+        input_names=["inputs"],
         output_names=["features"],
-        dynamic_shapes=({0: batch},),
+        dynamic_shapes=(dims,),
         dynamo=True,
     )
     return path
@@ -105,11 +110,22 @@ def check_export(encoder: nn.Module, example: torch.Tensor, path: Path, atol=1e-
     return err
 
 
-def export_encoder(encoder: nn.Module, fmt: str, path: Path, image_size: int) -> Path:
-    """Export to `fmt` (torchscript | onnx) at `path` using a (2, C, size, size) example."""
+def export_encoder(
+    encoder: nn.Module,
+    fmt: str,
+    path: Path,
+    image_size: int | None = None,
+    example: torch.Tensor | None = None,
+) -> Path:
+    """Export to `fmt` (torchscript | onnx) at `path`, traced on `example` (an input batch:
+    images (N, C, H, W) float32, token ids (N, L) long), or on a (2, C, size, size) image batch."""
     if fmt not in FORMATS:
         raise ValueError(f"format {fmt!r}: use one of {', '.join(FORMATS)}")
     encoder = encoder.float().cpu().eval()
-    example = example_input(encoder, image_size)
+    if example is None:
+        if image_size is None:
+            raise ValueError("export_encoder needs an example batch or an image_size")
+        example = example_input(encoder, image_size)
+    example = example.cpu()
     fn = export_torchscript if fmt == "torchscript" else export_onnx
     return fn(encoder, example, path)

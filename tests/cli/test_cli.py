@@ -118,7 +118,7 @@ def test_text_pretrain_saves_encoder_and_tokenizer(tmp_path, method):
         "8",
         "--no-progress",
         "--set",
-        "method_args={vocab_size: 200}",
+        "data_args={vocab_size: 200}",
         "--set",
         "encoder=text_transformer_tiny",
     ]

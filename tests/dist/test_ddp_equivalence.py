@@ -26,6 +26,7 @@ import torch.distributed as torch_dist
 import torch.multiprocessing as mp
 from torch import nn
 
+from selfsup.augment import recipes
 from selfsup.build import METHODS, build_views
 from selfsup.data.memory import InMemoryDataset
 from selfsup.encoders import create_encoder
@@ -83,7 +84,9 @@ def _loss_and_grads(model: nn.Module, method: nn.Module, views, labels) -> dict:
 # Every image method: batch-spanning losses (gathered) and per-sample losses (averaged by DDP)
 # must both match, label losses included (they mine the gathered global batch; mining only the
 # local batch was solo-learn's bug #229).
-IMAGE_METHODS = [name for name in sorted(METHODS) if _buildable(name)]
+IMAGE_METHODS = [
+    name for name in sorted(METHODS) if hasattr(recipes, METHODS[name].views) and _buildable(name)
+]
 
 
 def _run_method(name: str, rank: int | None) -> dict:

@@ -93,8 +93,12 @@ _METHOD_ARGS = {
     "npair": {"embed_dim": 8},
     "contrastive": {"embed_dim": 8},
     "logistic": {"embed_dim": 8},
+    "simcse": {"proj_dim": 8},
+    "mlm": {},
 }
-_METHOD_CASES = [(m, "convnet_small") for m in METHODS if m != "mae"] + [
+_TEXT_METHODS = ("simcse", "mlm")
+_METHOD_CASES = [(m, "convnet_small") for m in METHODS if m not in ("mae", *_TEXT_METHODS)] + [
+    *[(m, "text_transformer_tiny") for m in _TEXT_METHODS],
     ("mae", "vit_micro_cifar"),
     ("mae", "timm/vit_tiny_patch16_224"),  # the adapter case: TimmViT around a timm ViT
 ]

@@ -8,12 +8,12 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-from selfsup import run as run_module
 from selfsup.cli import main
 from selfsup.config import RunConfig
 from selfsup.data import load_digits
 from selfsup.encoders import create_encoder
 from selfsup.eval.linear import linear_probe
+from selfsup.modalities.image import ImageModality
 
 METRICS = ("knn_top1", "knn_top5", "linear_top1", "recall@1", "map@r")
 
@@ -56,10 +56,11 @@ def test_knn_callback_uses_the_runs_protocol():
     train bank, as the final evaluation) and t, not a fixed k=200."""
     cfg = RunConfig()
     cfg.eval.every, cfg.eval.knn_t = 10, 0.05
-    train, test = load_digits(16)
-    cb = run_module.training_callbacks(cfg, train, test, 16, 30)[-1]
+    images = ImageModality(cfg)
+    images.train, images.test = load_digits(16)
+    cb = images.callbacks(30)[-1]
     assert (cb.protocol.knn_k, cb.protocol.knn_t) == (20, 0.05)
-    assert cb.protocol == run_module.eval_protocol(cfg, train)
+    assert cb.protocol == images.protocol(len(images.train))
 
 
 def test_image_probe_is_scikit_learns_logistic_regression_with_the_c_grid():
@@ -94,17 +95,17 @@ def test_each_encoder_is_encoded_once_per_split(monkeypatch, tmp_path):
             return _real(encoder, data, *args, **kwargs)
 
         monkeypatch.setattr(module, "extract_features", spy)
-    cfg = RunConfig()
+    cfg = RunConfig(image_size=8)
     cfg.train.precision = "fp32"
     cfg.train.out_dir = str(tmp_path)  # finish_report writes report_data.npz there
+    cfg.eval.finetune = False
+    images = ImageModality(cfg)
     train, test = load_digits(8)
-    train, test = train.subset(torch.arange(300)), test.subset(torch.arange(100))
+    images.train, images.test = train.subset(torch.arange(300)), test.subset(torch.arange(100))
     enc, rnd = create_encoder("convnet_small", width=4), create_encoder("convnet_small", width=4)
-    features = {}
-    out = run_module.evaluate_run(cfg, enc, rnd, train, test, 8, lambda *a: None, features)
+    out = images.evaluate(enc, rnd, lambda *a: None)
     assert set(out["eval"]) == {"raw pixels", "random init", "simclr (trained)"}
-    views = run_module.build_views("simclr", "", 8)
-    run_module.finish_report(cfg, [], enc, rnd, train, test, views, None, features)
+    images.report_data(enc, rnd, None, images.views("simclr_views"))
     assert sorted(calls) == [100, 100, 300, 300]
 
 

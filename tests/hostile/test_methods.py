@@ -9,7 +9,9 @@ from selfsup.build import build_sampler
 from selfsup.config import ConfigError
 from selfsup.engine.config import TrainConfig
 from selfsup.engine.loop import fit
-from selfsup.methods.simcse import build_text_run
+from selfsup.methods import create_method
+from selfsup.modalities.text import TextModality
+from selfsup.run import run_config
 
 
 def test_supervised_method_refuses_labels_of_a_single_class():
@@ -25,10 +27,13 @@ def test_text_simcse_refuses_a_batch_of_one_sentence(tmp_path):
     trained at loss 0 without a word."""
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(f"a {w} is on the {o}" for w in "abcd" for o in "xyz") + "\n")
-    run = build_text_run("simcse", corpus, encoder="text_transformer_tiny", vocab_size=40)
+    text = TextModality(run_config(None, [f"data={corpus}", "encoder=text_transformer_tiny",
+                                          "data_args={vocab_size: 40}"], "text"))  # fmt: skip
+    text.load(lambda *a: None)
+    method = create_method("simcse", text.encoder())
     cfg = TrainConfig(
         steps=1, batch_size=1, optimizer="adamw", device="cpu", precision="fp32",
         out_dir=str(tmp_path / "run"), progress=False, channels_last=False,
     )  # fmt: skip
     with pytest.raises(ValueError, match=r"SimCSE needs >= 2 sentences.*train.batch_size >= 2"):
-        fit(run.method, run.train, run.views, cfg)
+        fit(method, text.train, text.views("simcse_views"), cfg)

@@ -25,6 +25,14 @@ CITED = {
     "npair": {"l2_reg": 0.02},
     "contrastive": {"pos_margin": 0.0, "neg_margin": 1.0},
     "logistic": {"init_bias": -10.0},
+    "simcse": {"temperature": 0.05, "proj_dim": None},  # Gao et al. 2021; docs/text.md
+    "mlm": {},  # BERT: the 15 % / 80-10-10 masking is its view recipe's
+}
+# The encoder each method is built around in these tests: its kind of data's.
+ENCODER = {
+    "mae": "vit_micro_cifar",
+    "simcse": "text_transformer_tiny",
+    "mlm": "text_transformer_tiny",
 }
 
 
@@ -39,7 +47,7 @@ def test_every_method_is_registered_with_the_cited_defaults():
 def test_create_method_builds_what_the_cli_builds_with_paper_defaults(name):
     """Paper widths (8192-d heads, a 65,536-row queue) built on the meta device: no memory."""
     with torch.device("meta"):
-        encoder = create_encoder("vit_micro_cifar" if name == "mae" else "convnet_small")
+        encoder = create_encoder(ENCODER.get(name, "convnet_small"))
         ours = create_method(name, encoder)
         cli = build_method(name, encoder, {})
     assert type(ours) is type(cli)

@@ -19,10 +19,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import partial
+from typing import Protocol
 
 import torch
 
 from selfsup.augment.masking import mask_tokens
+
+
+class Vocabulary(Protocol):
+    """What the recipes need of a tokenizer (`selfsup.data.tokenizer.TextTokenizer` has it)."""
+
+    special_ids: torch.Tensor  # (S,) long, the pad id first
+    vocab_size: int
+    mask_id: int
 
 
 def trim_padding(ids: torch.Tensor, pad_id: int = 0) -> torch.Tensor:
@@ -165,3 +174,23 @@ def views_by_name(
         else:
             raise ValueError(f"unknown text view {name!r}; known: {', '.join([*VIEWS, 'masking'])}")
     return TextViews(special_ids, fns)
+
+
+# Recipes by name, as `selfsup.augment.recipes` holds the image ones: a method registers the name
+# of its paper's recipe (`register_method(..., views=...)`) and the text modality looks it up here.
+def simcse_views(tokens: Vocabulary) -> TextViews:
+    """Unsupervised SimCSE (Gao et al. 2021): the same ids twice; dropout is the only noise (it
+    beat deletion, cropping and synonyms in their Table 1)."""
+    return TextViews(tokens.special_ids, (identity, identity))
+
+
+def mlm_views(tokens: Vocabulary) -> MaskedTokenViews:
+    """BERT (Devlin et al. 2019): 15 % of the non-special tokens, 80 % [MASK] / 10 % random /
+    10 % kept."""
+    return MaskedTokenViews(tokens.special_ids, tokens.vocab_size, tokens.mask_id)
+
+
+RECIPES: dict[str, Callable[[Vocabulary], TextViews | MaskedTokenViews]] = {
+    "simcse_views": simcse_views,
+    "mlm_views": mlm_views,
+}

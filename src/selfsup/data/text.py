@@ -66,7 +66,7 @@ def _open_text(path: Path):
     return open(path, encoding="utf-8")
 
 
-def _lines(path: Path) -> Iterator[str]:
+def text_lines(path: Path) -> Iterator[str]:
     """The file's lines (newline kept), plain or gzip; not UTF-8, or a broken `.gz` ->
     BadTextError naming the file."""
     try:
@@ -126,7 +126,7 @@ def read_corpus(
     seen: set[str] = set()
     files = list(_files(paths))
     for path in files:
-        for line in _lines(path):
+        for line in text_lines(path):
             line = line.strip()
             if not line or (unique and line in seen):
                 continue
@@ -154,7 +154,7 @@ def _is_float(s: str) -> bool:
 def read_sts(path: str | Path, fmt: str = "auto") -> ScoredPairs:
     """Scored pairs; fmt "stsb" (columns 5-7: score, s1, s2), "tsv" (s1, s2, score) or "auto"."""
     first, second, scores = [], [], []
-    for line in _lines(Path(path)):
+    for line in text_lines(Path(path)):
         cols = line.rstrip("\n").split("\t")
         kind = fmt
         if kind == "auto":
@@ -174,7 +174,7 @@ def read_sts(path: str | Path, fmt: str = "auto") -> ScoredPairs:
 def read_pairs(path: str | Path) -> list[list[str]]:
     """`sentence<TAB>positive[<TAB>hard negative]` lines -> columns: 2 or 3 lists of N strings."""
     rows = []
-    for n, line in enumerate(_lines(Path(path)), 1):
+    for n, line in enumerate(text_lines(Path(path)), 1):
         cols = [c.strip() for c in line.rstrip("\n").split("\t")]
         if len(cols) not in (2, 3):
             raise ValueError(
@@ -202,7 +202,7 @@ def aligned_pairs(
     """
     columns = []
     for path in paths:
-        columns.append([line.strip() for line in _lines(Path(path))])
+        columns.append([line.strip() for line in text_lines(Path(path))])
     if len(columns) < 2 or len({len(c) for c in columns}) > 1:
         raise ValueError("aligned_pairs needs >= 2 files with the same number of lines")
     rng = random.Random(seed)
@@ -236,17 +236,22 @@ def read_labeled(
     path = Path(path)
     texts, names = [], []
     if fmt == "agnews":
-        for idx, title, desc in list(csv.reader(_lines(path)))[1:]:
+        for idx, title, desc in list(csv.reader(text_lines(path)))[1:]:
             # The AG News dump writes line breaks inside descriptions as a backslash.
             texts.append(f"{title} . {desc}".replace("\\", " "))
             names.append(AGNEWS_CLASSES[int(idx) - 1])
         return _labeled(texts, names, AGNEWS_CLASSES)
-    for line in _lines(path):
+    for n, line in enumerate(text_lines(path), 1):
         line = line.strip()
         if not line:
             continue
         sep = "\t" if fmt == "tsv" else " "
-        label, text = line.split(sep, 1)
+        label, _, text = line.partition(sep)
+        if not text.strip():
+            raise BadTextError(
+                f"{path}:{n}: expected a label, {'a tab' if sep == chr(9) else 'a space'} and a "
+                f"sentence ({fmt} format), got {line[:80]!r}"
+            )
         if fmt == "trec":
             label = label.split(":")[0]
         elif fmt not in ("sst2", "tsv"):

@@ -146,6 +146,7 @@ def train_tokenizer(
         min_frequency=min_frequency,
         special_tokens=list(SPECIAL_TOKENS),
         initial_alphabet=alphabet,
+        show_progress=False,  # its bars print blank lines into the run's log
     )
     tok.train_from_iterator(sentences, trainer=trainer)
     tok.post_processor = processors.TemplateProcessing(

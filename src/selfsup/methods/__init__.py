@@ -9,6 +9,7 @@ from selfsup.methods.base import Method, StepOutput
 from selfsup.methods.byol import BYOL
 from selfsup.methods.dino import DINO
 from selfsup.methods.mae import MAE
+from selfsup.methods.mlm import MaskedLanguageModel
 from selfsup.methods.moco import MoCo
 from selfsup.methods.nnclr import NNCLR
 from selfsup.methods.registry import (
@@ -20,12 +21,13 @@ from selfsup.methods.registry import (
     register_method,
 )
 from selfsup.methods.simclr import SimCLR
+from selfsup.methods.simcse import SimCSE
 from selfsup.methods.simsiam import SimSiam
 from selfsup.methods.supervised import MetricLearning, SupCon
 from selfsup.methods.vicreg import VICReg
 
 __all__ = [
-    "BYOL", "DINO", "MAE", "NNCLR", "BarlowTwins", "Method", "MethodSpec", "MetricLearning",
-    "MoCo", "SimCLR", "SimSiam", "StepOutput", "SupCon", "VICReg", "create_method",
-    "list_methods", "method_spec", "paper_defaults", "register_method",
+    "BYOL", "DINO", "MAE", "NNCLR", "BarlowTwins", "MaskedLanguageModel", "Method", "MethodSpec",
+    "MetricLearning", "MoCo", "SimCLR", "SimCSE", "SimSiam", "StepOutput", "SupCon", "VICReg",
+    "create_method", "list_methods", "method_spec", "paper_defaults", "register_method",
 ]  # fmt: skip

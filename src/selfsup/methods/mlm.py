@@ -12,6 +12,7 @@ from torch import nn
 
 from selfsup.losses.mlm import IGNORE_INDEX, masked_token_loss
 from selfsup.methods.base import Method, StepOutput
+from selfsup.methods.registry import register_method
 
 
 class MaskedTokenHead(nn.Module):
@@ -57,3 +58,10 @@ class MaskedLanguageModel(Method):
         with torch.no_grad():
             acc = (logits.argmax(-1) == labels[chosen]).float().mean()
         return StepOutput(loss=loss, logs={"mlm_accuracy": acc})
+
+
+@register_method("mlm", views="mlm_views")
+def build_mlm(encoder: nn.Module) -> MaskedLanguageModel:
+    """BERT's masked-token pretraining (Devlin et al. 2019); the 15 % masking with 80/10/10
+    corruption is the view recipe's (`selfsup.augment.text_views.mlm_views`)."""
+    return MaskedLanguageModel(encoder)

@@ -9,25 +9,14 @@ is the paper's, cosine similarity, in-batch negatives, the loss on the anchor si
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-import selfsup.encoders.text_transformer  # noqa: F401  (registers the text encoders)
-from selfsup.augment.text_views import MaskedTokenViews, views_by_name
-from selfsup.data.memory import InMemoryDataset
-from selfsup.data.text import read_corpus, read_pairs, text_dataset
-from selfsup.data.tokenizer import TextTokenizer, load_tokenizer, train_tokenizer
 from selfsup.dist import gather_with_grad, world_size
-from selfsup.encoders.registry import create_encoder
-from selfsup.encoders.text_transformer import sif_weights
 from selfsup.losses.functional import info_nce
 from selfsup.methods.base import Method, StepOutput
-from selfsup.methods.mlm import MaskedLanguageModel
+from selfsup.methods.registry import register_method
 
 
 def pad_cat(views: list[torch.Tensor], pad_id: int = 0) -> torch.Tensor:
@@ -81,54 +70,17 @@ class SimCSE(Method):
         return StepOutput(loss=loss, z=(z[0], z[1]), logs=logs)
 
 
-@dataclass
-class TextRun:
-    """Everything `selfsup.engine.fit` needs for a text run, plus the tokenizer to save with it."""
+@register_method("simcse", views="simcse_views")
+def build_simcse(
+    encoder: nn.Module, temperature: float = 0.05, proj_dim: int | None = None
+) -> SimCSE:
+    """SimCSE (Gao et al. 2021): temperature 0.05, in-batch negatives, dropout views.
 
-    method: Method
-    train: InMemoryDataset
-    views: Callable[..., list[torch.Tensor]]
-    tokenizer: TextTokenizer
-
-
-def build_text_run(
-    method_name: str,
-    data_path: str | Path | list[str | Path],
-    tokenizer_path: str | Path | None = None,
-    encoder: str = "text_transformer_mini",
-    vocab_size: int = 8000,
-    tokenizer_kind: str = "wordpiece",
-    max_length: int = 64,
-    pooling: str = "mean",
-    temperature: float = 0.05,
-    view_names: tuple[str, ...] = ("identity", "identity"),
-    encoder_kwargs: dict | None = None,
-) -> TextRun:
-    """Read the data, train (or load) the tokenizer, build encoder, method and views.
-
-    method_name: "mlm" (Devlin et al. 2019) or "simcse" (Gao et al. 2021). data_path: corpus
-    file(s) / directory, one sentence a line (plain or .gz); for supervised SimCSE a `.tsv` of
-    `sentence<TAB>positive[<TAB>hard negative]` rows. tokenizer_path: an existing
-    tokenizer.json (or a directory holding one) instead of training one on the data.
-    pooling "weighted" gets the smooth-inverse-frequency weights of the data's tokens
-    (Arora et al. 2017; docs/text.md: 49.8 -> 68.6 STS-B raw on the same random bag of words).
+    proj_dim: None trains on the pooled features as they are (the paper's supervised model and
+    what measured best here, docs/text.md); an int adds a Linear-Tanh head of that width used
+    only in training (the paper's unsupervised [CLS] MLP). The padding id is the encoder's.
     """
-    supervised = method_name == "simcse" and str(data_path).endswith(".tsv")
-    columns = read_pairs(data_path) if supervised else None
-    sentences = [s for col in columns for s in col] if columns else read_corpus(data_path)
-    if tokenizer_path is not None:
-        tok = load_tokenizer(tokenizer_path, max_length)
-    else:
-        tok = train_tokenizer(sentences, vocab_size, tokenizer_kind, max_length=max_length)
-    kwargs = {"pooling": pooling, "pad_id": tok.pad_id, **(encoder_kwargs or {})}
-    backbone = create_encoder(encoder, vocab_size=tok.vocab_size, **kwargs)
-    train = text_dataset(columns or sentences, tok, name=str(data_path))
-    if getattr(backbone, "pooling", None) == "weighted":  # SIF weights from this very text
-        backbone.set_token_weights(sif_weights(train.inputs, tok.vocab_size, tok.special_ids))
-    if method_name == "mlm":
-        views = MaskedTokenViews(tok.special_ids, tok.vocab_size, tok.mask_id)
-        return TextRun(MaskedLanguageModel(backbone), train, views, tok)
-    if method_name != "simcse":
-        raise ValueError(f"unknown text method {method_name!r}; use 'mlm' or 'simcse'")
-    views = views_by_name(view_names, tok.special_ids, tok.vocab_size, tok.mask_id)
-    return TextRun(SimCSE(backbone, temperature, pad_id=tok.pad_id), train, views, tok)
+    projector = None
+    if proj_dim is not None:
+        projector = nn.Sequential(nn.Linear(encoder.num_features, proj_dim), nn.Tanh())
+    return SimCSE(encoder, temperature, projector, pad_id=getattr(encoder, "pad_id", 0))

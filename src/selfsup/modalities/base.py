@@ -1,0 +1,98 @@
+"""The interface every kind of data implements, so that one run path serves them all.
+
+A modality is built from the run configuration (`Modality(cfg)`) and answers the run layer's
+questions in order: `load` the data, the default `encoder`, the `views` of a method's recipe,
+what `training` reads, which `callbacks` watch training, the files it adds to the run folder
+(`run_files`), its `evaluate` table and `report_data`. After a run the same object, `attach`ed
+to the run folder, reads raw inputs back (`preprocess`), evaluates and embeds other data and
+gives `export` its example input. docs/modalities.md describes the design.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from selfsup.config import RunConfig
+from selfsup.engine.loop import Callback
+
+Views = Callable[..., list[torch.Tensor]]
+Log = Callable[..., None]
+
+
+@dataclass
+class Embedded:
+    """One split of embedded data: features (N, D) float32 and, per row, its source (a file, a
+    line) and label name ("" when unlabeled)."""
+
+    name: str
+    features: torch.Tensor
+    sources: list[str]
+    labels: list[str]
+
+
+class Modality(Protocol):
+    """What the run layer asks of a kind of data (module docstring); shapes per modality."""
+
+    name: ClassVar[str]
+    # Config defaults applied before the YAML file and the flags (e.g. text trains with AdamW).
+    defaults: ClassVar[dict]
+
+    def __init__(self, cfg: RunConfig) -> None: ...
+
+    def load(self, log: Log) -> None:
+        """Read the training data (and the evaluation data) the config names."""
+
+    def encoder(self) -> nn.Module:
+        """The config's encoder, sized for the loaded data (a tokenizer's vocabulary ...)."""
+
+    def views(self, recipe: str) -> Views:
+        """The views of recipe `recipe` (a method's registered recipe, or the config's)."""
+
+    def training(self, views: Views) -> tuple[Any, Views]:
+        """(what `engine.fit` reads, the views it applies): a dataset with `targets` or None."""
+
+    def callbacks(self, steps: int) -> list[Callback]:
+        """Evaluations during training that only this kind of data can make (kNN on images)."""
+
+    def run_files(self) -> dict[str, str | bytes]:
+        """Files the run folder needs beside the encoder to use it (a tokenizer)."""
+
+    def evaluate(self, encoder: nn.Module, random_encoder: nn.Module | None, log: Log) -> dict:
+        """{"eval": {row: {column: value in [0, 1]}}, ...}: the trained encoder beside this
+        data's baselines; {} (and a note) when the data cannot be evaluated."""
+
+    def report_sections(self, method: nn.Module) -> list[str]:
+        """Ids of the report sections that fit this run (`selfsup.report.html`)."""
+
+    def report_data(
+        self, encoder: nn.Module, random_encoder: nn.Module | None, method: nn.Module, views: Views
+    ) -> dict[str, np.ndarray]:
+        """The arrays the report draws (report_data.npz), computed once at the end."""
+
+    def skipped(self) -> list[str]:
+        """Files skipped while reading (--skip-bad-files), for results.json."""
+
+    # After the run: the same object, attached to the run folder.
+    def attach(self, run_dir: Path) -> None:
+        """Read back what `run_files` wrote (a tokenizer) to use the run's encoder."""
+
+    def preprocess(self, raw: Any) -> torch.Tensor:
+        """Raw inputs (uint8 images, a list of sentences ...) -> the encoder's input batch."""
+
+    def evaluate_saved(
+        self, encoder: nn.Module, run_dir: Path, data: str | None, options: dict
+    ) -> dict[str, float]:
+        """`selfsup evaluate`: the table row of `encoder` on `data` (default: the run's)."""
+
+    def embed(self, encoder: nn.Module, data: str, device: torch.device) -> list[Embedded]:
+        """`selfsup embed`: every split of `data`, embedded."""
+
+    def example_input(self, encoder: nn.Module) -> torch.Tensor:
+        """A small batch of the encoder's input, for `selfsup export`."""
