@@ -10,9 +10,13 @@ import pytest
 import torch
 
 from selfsup.encoders import create_encoder, list_encoders
+from selfsup.encoders.sequence import SERIES_ENCODERS
 
 # Text encoders take token ids (tests/text); hf_text needs a local model directory.
-IMAGE_ENCODERS = [n for n in list_encoders() if not n.startswith(("text_", "hf_"))]
+# Series encoders have their own file (tests/encoders/test_sequence_encoders.py).
+IMAGE_ENCODERS = [
+    n for n in list_encoders() if not n.startswith(("text_", "hf_")) and n not in SERIES_ENCODERS
+]
 IMAGENET_STEMS = {"resnet18", "resnet34", "resnet50"}
 
 

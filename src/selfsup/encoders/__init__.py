@@ -13,7 +13,9 @@ from selfsup.encoders import (  # noqa: F401  (imported to register encoders)
     convnet,
     hf_text,
     resnet,
+    sequence,
     text_transformer,
+    ts2vec_encoder,
     vit,
 )
 from selfsup.encoders.convnet import ConvNet
