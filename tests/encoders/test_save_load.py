@@ -13,15 +13,22 @@ from torch import nn
 
 from selfsup.build import METHODS, build_method
 from selfsup.encoders import create_encoder, list_encoders
+from selfsup.encoders.sequence import SERIES_ENCODERS
 from selfsup.engine.checkpoint import load_encoder, save_encoder
 from tests.tiny_bert import save_tiny_bert
 
 # Small widths: each case builds, saves, loads and runs in well under a second on a CPU.
 _SMALL = {
     "convnet_": {"width": 4},
+    "fcn": {},  # Wang et al.'s fixed widths: no width argument
+    "gru": {"hidden": 8},
+    "lstm": {"hidden": 8},
     "resnet18_cifar_w": {},  # fixed widths (32, 16): no width argument
+    "resnet1d": {},  # before "resnet": the first matching prefix wins
     "resnet": {"width": 4},
+    "series_transformer": {"dim": 16, "depth": 1, "heads": 2, "max_len": 64},
     "text_transformer_": {"vocab_size": 50, "dim": 16, "depth": 1, "heads": 2, "max_len": 16},
+    "ts2vec_encoder": {"hidden": 8, "out_dim": 16, "depth": 2},
     "vit_": {"embed_dim": 16, "depth": 1, "num_heads": 2},
 }
 _TIMM = {
@@ -41,8 +48,13 @@ def _small_kwargs(name: str, tmp_path: Path) -> dict:
 
 
 def _inputs(encoder: nn.Module) -> torch.Tensor:
-    """Token ids (2, 8) with padding for text encoders, else images (2, C, 32, 32)."""
+    """Token ids (2, 8) with padding for text encoders, series (2, C, 30) with a NaN tail for
+    series encoders, else images (2, C, 32, 32)."""
     g = torch.Generator().manual_seed(0)
+    if getattr(encoder, "encoder_name", None) in SERIES_ENCODERS:
+        x = torch.randn(2, encoder.in_chans, 30, generator=g)
+        x[1, :, 20:] = float("nan")
+        return x
     if hasattr(encoder, "pad_id"):  # text encoders take ids; pad_id is 0 for all here
         ids = torch.randint(1, 50, (2, 8), generator=g)
         ids[0, 5:] = encoder.pad_id
@@ -95,6 +107,8 @@ _METHOD_ARGS = {
     "logistic": {"embed_dim": 8},
     "simcse": {"proj_dim": 8},
     "mlm": {},
+    "ts2vec": {},
+    "cpc": {"context_dim": 8, "prediction_steps": 2},
 }
 _TEXT_METHODS = ("simcse", "mlm")
 _METHOD_CASES = [(m, "convnet_small") for m in METHODS if m not in ("mae", *_TEXT_METHODS)] + [

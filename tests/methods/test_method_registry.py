@@ -27,12 +27,16 @@ CITED = {
     "logistic": {"init_bias": -10.0},
     "simcse": {"temperature": 0.05, "proj_dim": None},  # Gao et al. 2021; docs/text.md
     "mlm": {},  # BERT: the 15 % / 80-10-10 masking is its view recipe's
+    "ts2vec": {"alpha": 0.5, "temporal_unit": 0},  # Yue et al. 2022, the official code
+    "cpc": {"context_dim": 256, "prediction_steps": 12},  # van den Oord et al. 2018, audio
 }
 # The encoder each method is built around in these tests: its kind of data's.
 ENCODER = {
     "mae": "vit_micro_cifar",
     "simcse": "text_transformer_tiny",
     "mlm": "text_transformer_tiny",
+    "ts2vec": "ts2vec_encoder",
+    "cpc": "ts2vec_encoder",
 }
 
 

@@ -27,6 +27,12 @@ from selfsup.losses.functional import (
     vicreg_terms,
     vmf_weights,
 )
+from selfsup.losses.hierarchical import (
+    HierarchicalContrastiveLoss,
+    hierarchical_contrastive_loss,
+    instance_contrastive_loss,
+    temporal_contrastive_loss,
+)
 from selfsup.losses.modules import (
     BarlowTwinsLoss,
     BYOLLoss,
@@ -44,6 +50,7 @@ from selfsup.losses.modules import (
     TripletMarginLoss,
     VICRegLoss,
 )
+from selfsup.losses.predictive import cpc_info_nce
 
 __all__ = [
     "BYOLLoss",
@@ -52,6 +59,7 @@ __all__ = [
     "DCLLoss",
     "DCLWLoss",
     "DINOLoss",
+    "HierarchicalContrastiveLoss",
     "InfoNCELoss",
     "MarginContrastiveLoss",
     "NPairLoss",
@@ -70,7 +78,10 @@ __all__ = [
     "dcl",
     "dino_center_update",
     "dino_loss",
+    "hierarchical_contrastive_loss",
+    "cpc_info_nce",
     "info_nce",
+    "instance_contrastive_loss",
     "logistic_pairwise",
     "margin_contrastive",
     "negative_cosine",
@@ -79,6 +90,7 @@ __all__ = [
     "nt_xent",
     "pairwise_distance",
     "supcon",
+    "temporal_contrastive_loss",
     "triplet_margin",
     "vicreg",
     "vicreg_terms",

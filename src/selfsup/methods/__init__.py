@@ -7,6 +7,7 @@ Importing this package registers every method; `list_methods()` names them.
 from selfsup.methods.barlow_twins import BarlowTwins
 from selfsup.methods.base import Method, StepOutput
 from selfsup.methods.byol import BYOL
+from selfsup.methods.cpc import CPC
 from selfsup.methods.dino import DINO
 from selfsup.methods.mae import MAE
 from selfsup.methods.mlm import MaskedLanguageModel
@@ -24,10 +25,12 @@ from selfsup.methods.simclr import SimCLR
 from selfsup.methods.simcse import SimCSE
 from selfsup.methods.simsiam import SimSiam
 from selfsup.methods.supervised import MetricLearning, SupCon
+from selfsup.methods.ts2vec import TS2Vec
 from selfsup.methods.vicreg import VICReg
 
 __all__ = [
-    "BYOL", "DINO", "MAE", "NNCLR", "BarlowTwins", "MaskedLanguageModel", "Method", "MethodSpec",
-    "MetricLearning", "MoCo", "SimCLR", "SimCSE", "SimSiam", "StepOutput", "SupCon", "VICReg",
+    "BYOL", "CPC", "DINO", "MAE", "NNCLR", "BarlowTwins", "MaskedLanguageModel", "Method",
+    "MethodSpec", "MetricLearning", "MoCo", "SimCLR", "SimCSE", "SimSiam", "StepOutput", "SupCon",
+    "TS2Vec", "VICReg",
     "create_method", "list_methods", "method_spec", "paper_defaults", "register_method",
 ]  # fmt: skip
