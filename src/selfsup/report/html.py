@@ -4,9 +4,9 @@ Reads only the run folder: config.yaml, results.json, metrics.jsonl, report_data
 looks at the run's modality: the run declares its sections in results.json,
 `"report": {"sections": [ids]}` (the kind of data decides), and the page shows exactly those
 plus summary, metrics, config and environment, in the fixed order of PAGE_ORDER:
-summary, metrics, curves, knn, health, similarity, sts, neighbours, embedding-map, retrieval,
-views, reconstructions, config, environment. A section with nothing to show says why and how
-to get it.
+summary, metrics, curves, knn, health, similarity, sts, neighbours, series-views, embedding-map,
+per-class, retrieval, views, reconstructions, config, environment. A section with nothing to
+show says why and how to get it.
 
 A run without `report.sections` (older runs) gets SECTIONS: summary, metrics, curves, knn,
 health, similarity, embedding-map, retrieval, views, config, environment, and reconstructions
@@ -15,6 +15,12 @@ picture can be drawn.
 
 Text runs: sts (predicted cosine vs gold similarity of STS pairs, Spearman rho) and neighbours
 (a table of each query sentence's nearest sentences, every text escaped).
+
+Time-series runs: series-views (example series beside the two augmented views the recipe made of
+each, channels as lines) and per-class (the trained encoder's test accuracy per class as bars,
+the random-init encoder's beside it). Every section's arrays in report_data.npz follow the
+contract of docs/report.md (`_check_arrays`); a received file that breaks it is an error naming
+report_data.npz and the array.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import re
 import warnings
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from selfsup.engine.run_dir import make_dir, write_atomic
@@ -43,7 +50,9 @@ PAGE_ORDER = (
     "similarity",
     "sts",
     "neighbours",
+    "series-views",
     "embedding-map",
+    "per-class",
     "retrieval",
     "views",
     "reconstructions",
@@ -157,6 +166,7 @@ _TITLES = {
     "map@r": "MAP@R",
     "emb_std_ratio": "std x sqrt(D)",
     "eff_rank": "effective rank",
+    "svm_acc": "SVM top-1",
 }
 
 
@@ -283,7 +293,9 @@ def _pictures(
         "health": lambda: plots.health_curves(rows, d / "health.png"),
         "similarity": lambda: plots.similarity_histograms(data, d / "similarity.png"),
         "sts": lambda: plots.sts_scatter(data, d / "sts.png"),
+        "series-views": lambda: plots.series_view_grid(data, d / "series_views.png"),
         "embedding-map": lambda: plots.embedding_map(data, d / "embedding_map.png"),
+        "per-class": lambda: plots.per_class_bars(data, d / "per_class.png"),
         "retrieval": lambda: plots.retrieval_grid(data, d / "retrieval.png"),
         "views": lambda: plots.view_grid(data, d / "views.png"),
         "reconstructions": lambda: reconstruction_figure(data, d / "reconstructions.png"),
@@ -322,9 +334,13 @@ def _text(value, limit: int = NN_TEXT_CHARS) -> str:
     return html.escape(text)
 
 
+_KINDS = {"US": "text", "fiu": "numbers", "iu": "integers"}  # dtype kinds -> their name
+
+
 def _check_arrays(data: dict, path: Path) -> None:
-    """The text sections' arrays (sts_*, nn_*) have the kinds and shapes of the contract
-    (docs/report.md); a received report_data.npz that breaks it is an error naming the file."""
+    """The arrays of the text (sts_*, nn_*) and time-series (series_*, per_class_*) sections
+    have the kinds and shapes of the contract (docs/report.md); a received report_data.npz that
+    breaks it is an error naming the file and the array."""
 
     def need(name: str, kinds: str, shape: tuple[int | None, ...]) -> None:
         if name not in data:
@@ -334,9 +350,14 @@ def _check_arrays(data: dict, path: Path) -> None:
         if not ok or any(n is not None and n != m for n, m in zip(shape, a.shape, strict=True)):
             want = "x".join("N" if n is None else str(n) for n in shape) or "0-d"
             raise ValueError(
-                f"{path}: {name} should be a {want} array of "
-                f"{'text' if kinds == 'US' else 'numbers'}, got {a.dtype} {a.shape}"
+                f"{path}: {name} should be a {want} array of {_KINDS[kinds]}, "
+                f"got {a.dtype} {a.shape}"
             )
+
+    def size(name: str, ndim: int, axis: int) -> int | None:
+        """The length of `name` along `axis` when it is there with `ndim` dimensions."""
+        a = data.get(name)
+        return a.shape[axis] if a is not None and a.ndim == ndim else None
 
     if "sts_pred" in data:
         n = (len(data["sts_pred"]) if data["sts_pred"].ndim == 1 else None,)
@@ -352,6 +373,27 @@ def _check_arrays(data: dict, path: Path) -> None:
         need("nn_neighbor_cos", "fiu", (q, k))
         need("nn_query_label", "US", (q,))
         need("nn_neighbor_label", "US", (q, k))
+    # series-views: (E, C, T) examples, (E, C, La) and (E, C, Lb) views, E and C shared
+    e, c = size("series_examples", 3, 0), size("series_examples", 3, 1)
+    need("series_examples", "fiu", (e, c, None))
+    need("series_view_a", "fiu", (e, c, None))
+    need("series_view_b", "fiu", (e, c, None))
+    need("series_view_names", "US", (2,))
+    # per-class: (K,) accuracies, K = len(classes) when the class names are there
+    if "per_class_acc" in data:
+        k = size("classes", 1, 0) or size("per_class_acc", 1, 0)
+        need("per_class_acc", "fiu", (k,))
+        need("classes", "US", (k,))
+        need("per_class_acc_before", "fiu", (k,))
+        need("per_class_support", "iu", (k,))
+        need("per_class_metric", "US", ())
+        for name in ("per_class_acc", "per_class_acc_before"):
+            acc = data[name].astype(np.float64) if name in data else np.zeros(0)
+            if np.any(~np.isnan(acc) & ((acc < 0) | (acc > 1))):
+                raise ValueError(
+                    f"{path}: {name} should hold fractions in [0, 1] (NaN for a class absent "
+                    f"from test), got values from {np.nanmin(acc):.4g} to {np.nanmax(acc):.4g}"
+                )
 
 
 def _sts(data: dict, picture: Path | None, missing: str) -> str:
@@ -405,6 +447,52 @@ def _neighbours(data: dict, missing: str) -> str:
     return f'<table class="nn">{head}{"".join(body)}</table>'
 
 
+def _series_views(data: dict, picture: Path | None, missing: str) -> str:
+    """The grid of example series and their two views, with the view recipes' names and a note
+    when channels were left out."""
+    out = _image(picture, "Example series and their views", missing)
+    if picture is None:
+        return out
+    e, c, t = data["series_examples"].shape
+    line = f"{e} example series of {t} steps, {c} channel{'s' if c != 1 else ''}"
+    names = data.get("series_view_names")
+    if names is not None:
+        line += f"; view 1: {_text(names[0], 80)}, view 2: {_text(names[1], 80)}"
+    notes = f"<p>{line}.</p>"
+    if c > plots.MAX_CHANNELS:
+        notes += (
+            f'<p class="note">Only the first {plots.MAX_CHANNELS} of the {c} channels are '
+            "drawn.</p>"
+        )
+    return notes + out
+
+
+def _per_class(data: dict, picture: Path | None, missing: str) -> str:
+    """The per-class bars, with the classifier, the mean over the classes present and notes on
+    absent classes and classes left out of the picture."""
+    out = _image(picture, "Per-class accuracy", missing)
+    if picture is None:
+        return out
+    acc = data["per_class_acc"].astype(np.float64)
+    k, present = len(acc), int(np.isfinite(acc).sum())
+    metric = data.get("per_class_metric")
+    line = f"Test accuracy of the trained encoder on each of {k} classes"
+    line += f", {_text(metric[()], 80)}" if metric is not None else ""
+    if present:
+        line += f"; mean over the {present} classes in the test split: {np.nanmean(acc):.1%}"
+    if "per_class_acc_before" in data and np.isfinite(data["per_class_acc_before"]).any():
+        line += f" (random init: {np.nanmean(data['per_class_acc_before']):.1%})"
+    notes = f"<p>{line}.</p>"
+    if present < k:
+        notes += (
+            f'<p class="note">{k - present} class{"es have" if k - present > 1 else " has"} '
+            'no test sample: "n/a".</p>'
+        )
+    if k > plots.MAX_CLASSES:
+        notes += f'<p class="note">Only the first {plots.MAX_CLASSES} of {k} classes are drawn.</p>'
+    return notes + out
+
+
 # (title, what it shows, what to do when it is missing) per section between metrics and config.
 _TEXT = {
     "curves": (
@@ -444,11 +532,29 @@ _TEXT = {
         "pairs exactly as people do.",
         "No STS pairs in this run (report_data.npz has no sts_pred and sts_gold).",
     ),
+    "series-views": (
+        "Example series and their views",
+        "Each row: a series from the data (original), then the two augmented views the "
+        "training recipe made of it, each channel a line (gaps are padding of a shorter crop or "
+        "missing steps). The model is trained to map both views to the same place: whatever "
+        "differs between them (the crop, jitter, scaling, masked steps) is what it learns to "
+        "ignore.",
+        "No example series in this run (report_data.npz has no series_examples, series_view_a "
+        "and series_view_b).",
+    ),
     "embedding-map": (
         "Map of test embeddings",
         "A 2-D projection of the representations of test samples, coloured by the label the "
         "model never saw during training; clusters by colour mean the classes are separable.",
         "No labeled test embeddings in this run.",
+    ),
+    "per-class": (
+        "Per-class accuracy",
+        "The frozen trained encoder's test accuracy on each class, as the evaluation measured "
+        "it (beside it, in grey, the random-init encoder's when saved): which classes the "
+        "representation separates and which it confuses. (n=...) after a class name is its "
+        'number of test samples, when saved; "n/a" marks a class with no test sample.',
+        "No per-class accuracy in this run (report_data.npz has no per_class_acc).",
     ),
     "retrieval": (
         "Nearest neighbours",
@@ -522,8 +628,9 @@ def write_report(run_dir: str | Path) -> Path:
             "metrics",
             "Final metrics",
             "The frozen encoder evaluated on held-out data beside baselines (the raw input, "
-            "e.g. pixels or TF-IDF, and the untrained encoder): kNN and linear probe, few-label "
-            "fine-tuning, retrieval or similarity correlations, as the run measured them.",
+            "e.g. pixels, TF-IDF or raw series, and the untrained encoder): kNN, linear probe or "
+            "SVM, few-label fine-tuning, retrieval or similarity correlations, as the run "
+            "measured them.",
             _metrics(results, rows),
         ),
     }
@@ -534,6 +641,10 @@ def write_report(run_dir: str | Path) -> Path:
             content = _neighbours(data, missing)
         elif sid == "sts":
             content = _sts(data, pics[sid], missing)
+        elif sid == "series-views":
+            content = _series_views(data, pics[sid], missing)
+        elif sid == "per-class":
+            content = _per_class(data, pics[sid], missing)
         else:
             content = _image(pics[sid], title, missing)
         parts[sid] = _section(sid, title, intro, content)

@@ -271,3 +271,100 @@ def view_grid(data: dict[str, np.ndarray], path: Path) -> Path | None:
     for j in range(1, v):
         axes[0, j].set_title(f"view {j}", fontsize=9)
     return _save(fig, path)
+
+
+MAX_CHANNELS = 3  # channels of a series drawn (each a line); the others are left out
+MAX_CLASSES = 40  # classes of the per-class bars drawn (the first ones, in class order)
+
+
+def _names(values: np.ndarray | None, n: int, default: list[str]) -> list[str]:
+    """`n` strings from a (n,) text array (cut at 60 characters, `$` escaped), else `default`."""
+    if values is None or values.shape != (n,):
+        return default
+    out = []
+    for v in values:
+        text = v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+        out.append(_plain(text[:60]))
+    return out
+
+
+def series_view_grid(data: dict[str, np.ndarray], path: Path) -> Path | None:
+    """Each row: an example series (`series_examples` (E, C, T)), then the two augmented views
+    the training recipe made of it (`series_view_a` (E, C, La), `series_view_b` (E, C, Lb)),
+    each channel a line (the first MAX_CHANNELS). NaN steps (padding of a shorter crop, missing
+    values) are not drawn. `series_view_names` (2,) text, when saved, titles the view columns."""
+    keys = ("series_examples", "series_view_a", "series_view_b")
+    if not all(k in data for k in keys):
+        return None
+    cols = [np.asarray(data[k], dtype=np.float64) for k in keys]
+    e, c = cols[0].shape[:2]
+    if not e or not c:
+        return None
+    names = _names(data.get("series_view_names"), 2, ["", ""])
+    titles = ["original"] + [f"view {i}: {n}" if n else f"view {i}" for i, n in enumerate(names, 1)]
+    span = max(2, *(a.shape[2] for a in cols))  # one x range: a shorter crop looks shorter
+    fig, axes = plt.subplots(e, 3, figsize=(11, 0.6 + 1.5 * e), squeeze=False, sharex=True)
+    for i in range(e):
+        for j, series in enumerate(cols):
+            ax, steps = axes[i, j], np.arange(series.shape[2])
+            for ch in range(min(c, MAX_CHANNELS)):
+                ax.plot(steps, series[i, ch], lw=1, color=f"C{ch}", label=f"channel {ch + 1}")
+            ax.set_xlim(0, span - 1)
+            ax.locator_params(nbins=4)  # few ticks: small panels, and labels cost drawing time
+            ax.tick_params(labelsize=7)
+            ax.grid(alpha=0.3)
+        axes[i, 0].set_ylabel(f"#{i + 1}", rotation=0, labelpad=14)
+    for j, title in enumerate(titles):
+        axes[0, j].set_title(title, fontsize=9)
+    for j in range(3):
+        axes[-1, j].set_xlabel("time step", fontsize=8)
+    if c > 1:
+        axes[0, -1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1, 0.5))
+    return _save(fig, path)
+
+
+def per_class_bars(data: dict[str, np.ndarray], path: Path) -> Path | None:
+    """Horizontal bars of the trained encoder's accuracy per class (`per_class_acc` (K,), in
+    [0, 1], NaN = class absent from test: "n/a"), with the random-init encoder's
+    (`per_class_acc_before`) as a second, grey bar when saved. Class names from `classes`,
+    test samples per class from `per_class_support`, the classifier from `per_class_metric`
+    (0-d text) in the title. At most MAX_CLASSES classes (the first ones) are drawn."""
+    if "per_class_acc" not in data or not len(data["per_class_acc"]):
+        return None
+    k = len(data["per_class_acc"])
+    shown = min(k, MAX_CLASSES)
+    names = _names(data.get("classes"), k, [f"class {i}" for i in range(k)])
+    support = data.get("per_class_support")
+    if support is not None and support.shape == (k,):
+        names = [f"{n} (n={int(s)})" for n, s in zip(names, support, strict=True)]
+    bars = [("trained", "tab:blue", data["per_class_acc"])]
+    if "per_class_acc_before" in data:
+        bars.insert(0, ("random init", "tab:gray", data["per_class_acc_before"]))
+    height = 0.8 / len(bars)
+    fig, ax = plt.subplots(figsize=(7.5, 1.2 + (0.18 + 0.12 * len(bars)) * shown))
+    y = np.arange(shown)
+    for b, (label, color, acc) in enumerate(bars):
+        pos = y - 0.4 + height * (b + 0.5)
+        values = 100 * np.asarray(acc[:shown], dtype=np.float64)
+        absent = np.isnan(values)
+        ax.barh(pos, np.where(absent, 0, values), height=height, color=color, label=label)
+        for p, v, gone in zip(pos, values, absent, strict=True):
+            text, x = ("n/a", 1) if gone else (f"{v:.0f}%", v + 1)
+            ax.text(x, p, text, va="center", fontsize=7, color="dimgray" if gone else "black")
+    ax.set_yticks(y, names[:shown], fontsize=8)
+    ax.set_ylim(shown - 0.5, -0.5)  # class 0 at the top, no margin
+    ax.set_xlim(0, 112)
+    ax.set_xlabel("test accuracy (%)")
+    ax.grid(axis="x", alpha=0.3)
+    metric = data.get("per_class_metric")
+    title = "per-class accuracy"
+    if metric is not None and metric.ndim == 0:
+        text = metric[()]
+        text = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+        title += f", {_plain(text[:60])}"
+    if shown < k:
+        title += f" (first {shown} of {k} classes)"
+    ax.set_title(title, fontsize=10)
+    if len(bars) > 1:
+        ax.legend(fontsize=8, loc="lower left", bbox_to_anchor=(1, 0))
+    return _save(fig, path)
