@@ -66,7 +66,8 @@ def _add_pretrain(sub) -> None:
     p.add_argument("--method", help="simclr (default) and the other registered methods")
     p.add_argument("--encoder", help="registered encoder name, or timm/<name>")
     p.add_argument(
-        "--modality", help="image (default) | text: the kind of data (docs/modalities.md)"
+        "--modality",
+        help="image (default) | text | timeseries: the kind of data (docs/modalities.md)",
     )
     p.add_argument(
         "--labels",

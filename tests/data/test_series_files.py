@@ -247,12 +247,15 @@ def test_normalize_series_leaves_constant_channel_and_rejects_unknown_kind():
 # ---- the shared benchmark copies ----------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def ts_root() -> Path:
-    """timeseries.tar.gz unpacked once into the test cache (under a lock: xdist workers)."""
-    tarball = SHARED / "timeseries.tar.gz"
+SHARED_ARCHIVE = SHARED / "timeseries.tar.gz"
+
+
+def shared_series_root() -> Path | None:
+    """timeseries.tar.gz unpacked once into the test cache (under a lock: xdist workers);
+    None when the shared data is absent."""
+    tarball = SHARED_ARCHIVE
     if not tarball.exists():
-        pytest.skip(f"{tarball} is absent: this test needs the shared data sets beside the repo")
+        return None
     root, marker = CACHE / "timeseries", CACHE / "timeseries.unpacked"
     stamp = str(tarball.stat().st_mtime_ns)
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -262,6 +265,16 @@ def ts_root() -> Path:
             with tarfile.open(tarball) as tar:
                 tar.extractall(root, filter="data")
             marker.write_text(stamp)
+    return root
+
+
+@pytest.fixture(scope="module")
+def ts_root() -> Path:
+    root = shared_series_root()
+    if root is None:
+        pytest.skip(
+            f"{SHARED_ARCHIVE} is absent: this test needs the shared data sets beside the repo"
+        )
     return root
 
 

@@ -10,7 +10,8 @@ The bar, for every kind of data (a new modality adds its own file here on the da
 Files: test_config_input (YAML, --set, flags), test_data_files (images, text, caches),
 test_encoder_files (encoder.json, weights), test_evaluation (meaningless metrics, embed),
 test_label_files (labels CSVs and file-name patterns of flat folders), test_text_run_inputs
-(a text run's evaluation sets, data_args, a run folder without its tokenizer),
+(a text run's evaluation sets, data_args, a run folder without its tokenizer), test_series_files
+(UCR .tsv / .ts, UCI HAR, .npy / .npz and their labels files),
 test_methods (impossible batches and labels), test_report_input (received run folders, Ctrl-C),
 test_run_folder (reused, mistyped and symlinked run folders).
 """

@@ -51,13 +51,13 @@ def _series(n: int, t: int, seed: int = 0, dtype=torch.float64) -> torch.Tensor:
 
 
 def _step_changes_weights(method: nn.Module, views: list[torch.Tensor]) -> torch.Tensor:
-    before = {k: v.clone() for k, v in method.state_dict().items()}
+    before = {k: v.detach().clone() for k, v in method.named_parameters()}
     opt = torch.optim.AdamW(method.parameters(), lr=1e-2)
     loss = method.training_step(views).loss
     assert loss.dim() == 0 and torch.isfinite(loss)
     loss.backward()
     opt.step()
-    after = method.state_dict()
+    after = dict(method.named_parameters())
     assert all(not torch.equal(before[k], after[k]) for k in before), "a weight did not move"
     return loss
 
@@ -77,6 +77,7 @@ def test_ts2vec_builds_from_the_registry_and_trains():
     assert isinstance(method, TS2Vec) and paper_defaults("ts2vec") == {
         "alpha": 0.5,
         "temporal_unit": 0,
+        "average": True,
     }
     views = _ts2vec_views()
     loss = _step_changes_weights(method, views)
@@ -90,6 +91,24 @@ def test_ts2vec_builds_from_the_registry_and_trains():
     assert loss.item() != again.loss.item()  # the step moved the encoder
     assert [z.shape for z in again.z] == [(4, D), (4, D)]
     assert method.encode(views[0]).shape == (4, D)
+
+
+def test_ts2vec_leaves_the_average_of_its_iterates_in_the_backbone():
+    """As the official code's AveragedModel: after the last step the backbone holds the mean
+    of the weights after each step; before it, the live weights train on."""
+    torch.manual_seed(0)
+    method = create_method("ts2vec", StandIn()).double()
+    opt = torch.optim.SGD(method.parameters(), lr=0.1)
+    seen = []
+    for step in range(3):
+        opt.zero_grad()
+        method.training_step(_ts2vec_views()).loss.backward()
+        opt.step()
+        seen.append([p.detach().clone() for p in method.backbone.parameters()])
+        method.after_step(step, 3)
+    for i, p in enumerate(method.backbone.parameters()):
+        torch.testing.assert_close(p, sum(s[i] for s in seen) / 3)
+    assert sum(1 for _ in method.parameters()) == sum(1 for _ in method.backbone.parameters())
 
 
 def test_ts2vec_identical_overlap_scores_better_than_shifted():

@@ -109,6 +109,22 @@ class Normalization:
         """JSON-able record for the run's log and config."""
         return {"kind": self.kind, "mean": self.mean, "std": self.std, "reason": self.reason}
 
+    @classmethod
+    def from_dict(cls, d: object, where: str) -> Normalization:
+        """The record `to_dict` wrote (a run folder's normalization.json); anything else is a
+        BadSeriesError naming `where`."""
+        ok = isinstance(d, dict) and d.get("kind") in NORMALIZATIONS
+        stats = [d.get(k) for k in ("mean", "std")] if ok else []
+        ok = ok and all(isinstance(v, list) and v for v in stats) and len(stats[0]) == len(stats[1])
+        ok = ok and all(isinstance(x, int | float) and math.isfinite(x) for v in stats for x in v)
+        if not ok or min(stats[1]) <= 0:
+            raise BadSeriesError(
+                f"{where}: not a normalization record (kind, per-channel mean and std > 0); "
+                "rewrite it by training again, or restore the run's own file."
+            )
+        return cls(d["kind"], [float(x) for x in stats[0]], [float(x) for x in stats[1]],
+                   str(d.get("reason", "")))  # fmt: skip
+
 
 @dataclass
 class SeriesDataset(InMemoryDataset):
@@ -792,7 +808,10 @@ def _statistics(x: torch.Tensor, kind: str) -> tuple[list[float], list[float]]:
 
 
 def load_series_data(
-    spec: str | Path, labels: str | Path | None = None, label_pattern: str | None = None
+    spec: str | Path,
+    labels: str | Path | None = None,
+    label_pattern: str | None = None,
+    normalization: Normalization | None = None,
 ) -> tuple[SeriesDataset, SeriesDataset | None]:
     """(train, test or None) of `spec` (see SPEC_FORMS), normalized by its protocol
     (`protocol_normalization`): a _TRAIN/_TEST pair of one channel is a UCR set, of more a UEA
@@ -801,6 +820,8 @@ def load_series_data(
     labels: a labels file for a .npy/.npz (`_labels_file`); label_pattern: refused (a series
     file holds many series, with no file name each). Test is None for unlabeled data without a
     test split; labeled data without one is split 80/20 per class, seed 0.
+    normalization: apply this one instead of the protocol's (a trained run's, so new data is
+    scaled as its training data was).
     """
     if label_pattern is not None:
         raise ValueError(
@@ -811,17 +832,18 @@ def load_series_data(
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file or folder; data= takes {SPEC_FORMS}.")
     if path.suffix in (".npy", ".npz"):
-        return _one_file(_labeled_arrays(path, labels), path.stem, "arrays")
+        return _one_file(_labeled_arrays(path, labels), path.stem, "arrays", normalization)
     if labels is not None:
         raise ValueError(f"{path}: carries its own labels; --labels labels a .npy or .npz.")
     if (path / "train" / "Inertial Signals").is_dir():
         train, test = (_read_har(path, split)[0] for split in ("train", "test"))
-        return _build(train, test, "UCI-HAR", "har")
+        return _build(train, test, "UCI-HAR", "har", normalization)
     pair = _split_files(path)
     if pair is None:
-        return _one_file(_parse_file(path), path.stem, "file")
+        return _one_file(_parse_file(path), path.stem, "file", normalization)
     train, test = _parse_file(pair[0]), _parse_file(pair[1])
-    return _build(train, test, pair[2], "ucr" if train.x.shape[1] == 1 else "uea")
+    archive = "ucr" if train.x.shape[1] == 1 else "uea"
+    return _build(train, test, pair[2], archive, normalization)
 
 
 def _labeled_arrays(path: Path, labels: str | Path | None) -> _Series:
@@ -879,24 +901,38 @@ def _folder_train_file(folder: Path) -> Path:
 
 
 def _one_file(
-    whole: _Series, name: str, archive: str
+    whole: _Series, name: str, archive: str, normalization: Normalization | None = None
 ) -> tuple[SeriesDataset, SeriesDataset | None]:
     """A set without a test split: labeled -> 80/20 per class (seed 0), else test None."""
     if whole.labels is None:
-        return _build(whole, None, name, archive)
+        return _build(whole, None, name, archive, normalization)
     classes = _classes(whole)
     targets = torch.tensor([classes.index(v) for v in whole.labels])
     train_idx, test_idx = split_indices(len(targets), targets, 0.2, seed=0)
-    return _build(whole.take(train_idx), whole.take(test_idx), name, archive)
+    return _build(whole.take(train_idx), whole.take(test_idx), name, archive, normalization)
 
 
 def _build(
-    train: _Series, test: _Series | None, name: str, archive: str
+    train: _Series,
+    test: _Series | None,
+    name: str,
+    archive: str,
+    normalization: Normalization | None = None,
 ) -> tuple[SeriesDataset, SeriesDataset | None]:
     classes = _shared_classes(train, test)
     x_train, x_test = _common_length(train, test)
-    kind, reason = protocol_normalization(name, archive)
-    x_train, x_test, norm = normalize_series(x_train, x_test, kind, reason)
+    if normalization is None:
+        kind, reason = protocol_normalization(name, archive)
+        x_train, x_test, norm = normalize_series(x_train, x_test, kind, reason)
+    else:  # a trained run's scaling, for new data
+        if len(normalization.mean) != x_train.shape[1]:
+            raise BadSeriesError(
+                f"{train.path}: {x_train.shape[1]} channels, but the run was trained on "
+                f"{len(normalization.mean)}; give series with the run's channels."
+            )
+        norm = normalization
+        x_train = norm.apply(x_train)
+        x_test = None if x_test is None else norm.apply(x_test)
     out = _dataset(train, x_train, classes, name, norm)
     if test is None or x_test is None:
         return out, None

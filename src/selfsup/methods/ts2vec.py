@@ -17,6 +17,7 @@ from torch import nn
 from selfsup import dist
 from selfsup.losses.hierarchical import HierarchicalContrastiveLoss
 from selfsup.methods.base import Method, StepOutput
+from selfsup.methods.iterate_average import IterateAverage
 from selfsup.methods.registry import register_method
 
 
@@ -46,6 +47,8 @@ class TS2Vec(Method):
     encoding). No projection head: TS2Vec contrasts the encoder's output directly.
     alpha, temporal_unit: see `selfsup.losses.hierarchical.hierarchical_contrastive_loss`.
     gather: the instance term's negatives from every rank under torchrun (the global batch).
+    average: keep the equal-weight average of every iterate and leave it in the backbone after
+    the last step (the official code evaluates its AveragedModel, not the last weights).
     """
 
     def __init__(
@@ -54,10 +57,20 @@ class TS2Vec(Method):
         alpha: float = 0.5,
         temporal_unit: int = 0,
         gather: bool = True,
+        average: bool = True,
     ) -> None:
         super().__init__()
         self.backbone = backbone
         self.loss = HierarchicalContrastiveLoss(alpha, temporal_unit, gather)
+        self.iterates = IterateAverage(backbone) if average else None
+
+    def after_step(self, step: int, total_steps: int) -> None:
+        """Fold this step's weights into the average; after the last, the backbone holds it."""
+        if self.iterates is None:
+            return
+        self.iterates.update(self.backbone, step + 1)
+        if step + 1 == total_steps:
+            self.iterates.copy_to(self.backbone)
 
     def training_step(
         self, views: list[torch.Tensor], targets: torch.Tensor | None = None
@@ -106,7 +119,9 @@ class TS2Vec(Method):
 
 
 @register_method("ts2vec", views="ts2vec_views")
-def build_ts2vec(encoder: nn.Module, alpha: float = 0.5, temporal_unit: int = 0) -> TS2Vec:
+def build_ts2vec(
+    encoder: nn.Module, alpha: float = 0.5, temporal_unit: int = 0, average: bool = True
+) -> TS2Vec:
     """TS2Vec with the official code's defaults (github.com/yuezhihan/ts2vec).
 
     alpha: 0.5, `hierarchical_contrastive_loss`'s default (instance and temporal terms weighted
@@ -117,6 +132,6 @@ def build_ts2vec(encoder: nn.Module, alpha: float = 0.5, temporal_unit: int = 0)
     series longer than 3,000 steps are split into sections (max_train_length); a 320-d
     representation from a 10-block dilated CNN of width 64 (the `ts2vec_encoder`); features
     for evaluation come from an equal-weight average of all iterates (torch's AveragedModel,
-    updated every step), not from the last weights.
+    updated every step), not from the last weights: `average` (True) does the same.
     """
-    return TS2Vec(encoder, alpha=alpha, temporal_unit=temporal_unit)
+    return TS2Vec(encoder, alpha=alpha, temporal_unit=temporal_unit, average=average)

@@ -10,8 +10,13 @@ from selfsup.config import ConfigError, RunConfig
 from selfsup.modalities.base import Embedded, Modality
 from selfsup.modalities.image import ImageModality
 from selfsup.modalities.text import TextModality
+from selfsup.modalities.timeseries import SeriesModality
 
-MODALITIES: dict[str, type] = {"image": ImageModality, "text": TextModality}
+MODALITIES: dict[str, type] = {
+    "image": ImageModality,
+    "text": TextModality,
+    "timeseries": SeriesModality,
+}
 
 __all__ = ["MODALITIES", "Embedded", "Modality", "create_modality", "modality_class"]
 
