@@ -45,8 +45,15 @@ def folder(root: Path, name: str, archive: str) -> Path:
 def run_set(root: Path, name: str, archive: str, out: Path, seed: int, extra: list[str]) -> dict:
     """One pretraining run on `name`; its table row."""
     data = folder(root, name, archive)
-    overrides = [f"data={data}", f"train.out_dir={out / name}", "train.overwrite=true",
-                 f"train.seed={seed}", "train.progress=false", "eval.report=false", *extra]
+    overrides = [
+        f"data={data}",
+        f"train.out_dir={out / name}",
+        "train.overwrite=true",
+        f"train.seed={seed}",
+        "train.progress=false",
+        "eval.report=false",
+        *extra,
+    ]
     cfg = selfsup.run_config(None, overrides, "timeseries")
     probe = create_modality(cfg)
     probe.load(lambda *a: None)
