@@ -29,6 +29,8 @@ class EvalConfig:
     knn_k: int | None = None
     knn_t: float = 0.1  # InstDisc
     linear: bool = True
+    # Time series: the TS2Vec protocol's RBF SVM (C by 5-fold CV: minutes on >= 5,000 series).
+    svm: bool = True
     baselines: bool = True  # also evaluate the random-init encoder and raw pixels
     every: int = 0  # steps between kNN evaluations during training (0: only at the end)
     every_samples: int = 2000  # labeled train images in the kNN bank during training (+ half test)

@@ -137,6 +137,8 @@ class SeriesModality:
         """kNN, linear probe, retrieval and the TS2Vec SVM of one set of features."""
         train, test = self.train, self.test
         row = evaluate_features(f_train, train.targets, f_test, test.targets, protocol)
+        if not self.cfg.eval.svm:
+            return row
         pred = svm_predict(f_train, train.targets, f_test, self.cfg.train.seed)
         self.predictions[tag] = pred
         return {"svm_acc": float(np.mean(pred == test.targets.numpy())), **row}
@@ -185,10 +187,12 @@ class SeriesModality:
         for tag, suffix in (("after", ""), ("before", "_before")):
             if tag in self.features:
                 data[f"emb_{tag}"] = self.features[tag][1][rows].numpy().astype(np.float16)
+            if tag in self.predictions:
                 acc = per_class_accuracy(self.predictions[tag], test.targets.numpy(), k)
                 data[f"per_class_acc{suffix}"] = acc
-        data["per_class_support"] = np.bincount(test.targets.numpy(), minlength=k)
-        data["per_class_metric"] = np.array("SVM (TS2Vec protocol)")
+        if "per_class_acc" in data:
+            data["per_class_support"] = np.bincount(test.targets.numpy(), minlength=k)
+            data["per_class_metric"] = np.array("SVM (TS2Vec protocol)")
         return data
 
     def _view_examples(self, views: Views) -> dict[str, np.ndarray]:
@@ -238,7 +242,8 @@ class SeriesModality:
             )
         return x if self.normalization is None else self.normalization.apply(x)
 
-    def _data(self, spec: str | None, options: dict):
+    def data_splits(self, spec: str | None, options: dict):
+        """(train, test) of `spec` (default: the run's data), scaled as the run's data."""
         cfg = self.cfg
         labels = options.get("labels") or cfg.labels or None
         pattern = options.get("label_pattern") or cfg.label_pattern or None
@@ -248,7 +253,7 @@ class SeriesModality:
         self, encoder: nn.Module, run_dir: Path, data: str | None, options: dict
     ) -> dict[str, float]:
         """The trained row (SVM, kNN, linear) of `encoder` on `data` (default: the run's)."""
-        self.train, self.test = self._data(data, options)
+        self.train, self.test = self.data_splits(data, options)
         problem = label_problem(self.train, self.test)
         if problem:
             raise EvaluationError(f"{problem}. Pass --data with labeled series (>= 2 classes).")
@@ -265,7 +270,7 @@ class SeriesModality:
 
     def embed(self, encoder: nn.Module, data: str, device: torch.device) -> list[Embedded]:
         out = []
-        train, test = self._data(data, {})
+        train, test = self.data_splits(data, {})
         protocol = self.protocol(len(train))
         for ds in [train] + ([test] if test is not None else []):
             f = encoder_features(encoder.to(device), ds, None, protocol, device, "encoder")
