@@ -22,6 +22,7 @@ from selfsup.data.samplers import ClassBalancedBatches
 from selfsup.methods.barlow_twins import build_barlow_twins
 from selfsup.methods.base import Method
 from selfsup.methods.byol import build_byol
+from selfsup.methods.cola import build_cola
 from selfsup.methods.cpc import build_cpc
 from selfsup.methods.dino import build_dino
 from selfsup.methods.mae import build_mae
@@ -48,7 +49,7 @@ __all__ = [  # the builders, re-exported: `from selfsup.build import build_simcl
     "build_barlow_twins", "build_byol", "build_contrastive", "build_dino", "build_logistic",
     "build_mae", "build_mlm", "build_moco", "build_moco_v3", "build_nnclr", "build_npair",
     "build_simclr", "build_simcse", "build_simsiam", "build_supcon", "build_triplet",
-    "build_vicreg", "build_ts2vec", "build_cpc", "MethodSpec", "METHODS",
+    "build_vicreg", "build_ts2vec", "build_cpc", "build_cola", "MethodSpec", "METHODS",
     "build_method", "build_sampler", "build_views", "check_batch_size",
 ]  # fmt: skip
 

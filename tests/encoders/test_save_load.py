@@ -19,6 +19,9 @@ from tests.tiny_bert import save_tiny_bert
 
 # Small widths: each case builds, saves, loads and runs in well under a second on a CPU.
 _SMALL = {
+    "audio_ntt": {"n_mels": 32, "d": 32},  # n_mels 32: _inputs feeds (2, 1, 32, 32)
+    "audio_resnet18": {"width": 4},
+    "audio_vit_": {"n_mels": 32, "frames": 32, "embed_dim": 16, "depth": 1, "num_heads": 2},
     "convnet_": {"width": 4},
     "fcn": {},  # Wang et al.'s fixed widths: no width argument
     "gru": {"hidden": 8},
@@ -109,6 +112,7 @@ _METHOD_ARGS = {
     "mlm": {},
     "ts2vec": {},
     "cpc": {"context_dim": 8, "prediction_steps": 2},
+    "cola": {"proj_dim": 8},
 }
 _TEXT_METHODS = ("simcse", "mlm")
 _METHOD_CASES = [(m, "convnet_small") for m in METHODS if m not in ("mae", *_TEXT_METHODS)] + [

@@ -29,6 +29,7 @@ CITED = {
     "mlm": {},  # BERT: the 15 % / 80-10-10 masking is its view recipe's
     "ts2vec": {"alpha": 0.5, "temporal_unit": 0},  # Yue et al. 2022, the official code
     "cpc": {"context_dim": 256, "prediction_steps": 12},  # van den Oord et al. 2018, audio
+    "cola": {"proj_dim": 512},  # Saeed et al. 2021: 512-d head, bilinear, no temperature
 }
 # The encoder each method is built around in these tests: its kind of data's.
 ENCODER = {
@@ -37,6 +38,7 @@ ENCODER = {
     "mlm": "text_transformer_tiny",
     "ts2vec": "ts2vec_encoder",
     "cpc": "ts2vec_encoder",
+    "cola": "audio_ntt",
 }
 
 

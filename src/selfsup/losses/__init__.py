@@ -4,6 +4,7 @@ Pair losses take `(z_a, z_b)`, label losses take `(z, labels)`; all return a 0-d
 Every loss is checked against a naive loop in tests/reference/losses_naive.py.
 """
 
+from selfsup.losses.bilinear import BilinearContrastiveLoss, bilinear_contrastive_loss
 from selfsup.losses.distances import cosine_similarity_matrix, pairwise_distance
 from selfsup.losses.functional import (
     BarlowTwinsTerms,
@@ -56,6 +57,7 @@ __all__ = [
     "BYOLLoss",
     "BarlowTwinsLoss",
     "BarlowTwinsTerms",
+    "BilinearContrastiveLoss",
     "DCLLoss",
     "DCLWLoss",
     "DINOLoss",
@@ -73,6 +75,7 @@ __all__ = [
     "VICRegTerms",
     "barlow_twins",
     "barlow_twins_terms",
+    "bilinear_contrastive_loss",
     "byol_loss",
     "cosine_similarity_matrix",
     "dcl",

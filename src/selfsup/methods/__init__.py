@@ -7,6 +7,7 @@ Importing this package registers every method; `list_methods()` names them.
 from selfsup.methods.barlow_twins import BarlowTwins
 from selfsup.methods.base import Method, StepOutput
 from selfsup.methods.byol import BYOL
+from selfsup.methods.cola import COLA
 from selfsup.methods.cpc import CPC
 from selfsup.methods.dino import DINO
 from selfsup.methods.mae import MAE
@@ -29,7 +30,7 @@ from selfsup.methods.ts2vec import TS2Vec
 from selfsup.methods.vicreg import VICReg
 
 __all__ = [
-    "BYOL", "CPC", "DINO", "MAE", "NNCLR", "BarlowTwins", "MaskedLanguageModel", "Method",
+    "BYOL", "COLA", "CPC", "DINO", "MAE", "NNCLR", "BarlowTwins", "MaskedLanguageModel", "Method",
     "MethodSpec", "MetricLearning", "MoCo", "SimCLR", "SimCSE", "SimSiam", "StepOutput", "SupCon",
     "TS2Vec", "VICReg",
     "create_method", "list_methods", "method_spec", "paper_defaults", "register_method",
