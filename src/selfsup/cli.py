@@ -67,7 +67,7 @@ def _add_pretrain(sub) -> None:
     p.add_argument("--encoder", help="registered encoder name, or timm/<name>")
     p.add_argument(
         "--modality",
-        help="image (default) | text | timeseries: the kind of data (docs/modalities.md)",
+        help="image (default) | text | timeseries | audio: the kind of data (docs/modalities.md)",
     )
     p.add_argument(
         "--labels",

@@ -312,3 +312,12 @@ def test_shared_har_split(ts_root, split, size):
     assert x.shape == (size, 9, 128) and len(labels) == len(subjects) == size
     assert sorted(set(labels)) == ACTIVITIES and not torch.isnan(x).any()
     assert len(subjects.unique()) == (21 if split == "train" else 9)  # 30 volunteers, 70/30
+
+
+def test_centre_series_splits_the_padding_around_each_series():
+    from selfsup.data.series import centre_series
+
+    x = torch.tensor([[[1.0, 2.0, NAN, NAN, NAN]], [[1.0, 2.0, 3.0, 4.0, 5.0]]])
+    out = centre_series(x)
+    assert torch.equal(out[1], x[1])
+    assert torch.isnan(out[0, 0, [0, 3, 4]]).all() and out[0, 0, 1:3].tolist() == [1.0, 2.0]

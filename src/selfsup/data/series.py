@@ -1017,3 +1017,14 @@ def series_lengths(x: torch.Tensor) -> torch.Tensor:
     observed = ~torch.isnan(x).all(dim=1)  # (N, T)
     steps = torch.arange(1, x.shape[-1] + 1, device=x.device)
     return (observed.long() * steps).amax(dim=-1)
+
+
+def centre_series(x: torch.Tensor) -> torch.Tensor:
+    """x (N, C, T) with NaN end padding -> each series moved to the middle of its row, the
+    padding split before and after it (TS2Vec's centerize_vary_length_series, which its fit
+    applies to variable-length training data so random crops meet the series more often)."""
+    shift = (x.shape[-1] - series_lengths(x)) // 2  # (N,)
+    src = torch.arange(x.shape[-1], device=x.device)[None] - shift[:, None]  # (N, T)
+    inside = (src >= 0) & (src < x.shape[-1])
+    out = x.gather(-1, src.clamp(0, x.shape[-1] - 1)[:, None].expand_as(x))
+    return out.masked_fill(~inside[:, None], float("nan"))

@@ -14,6 +14,7 @@ for MAE) is registered with `@register_adapter` and passes those on with `keep_r
 from __future__ import annotations
 
 import difflib
+import inspect
 from collections.abc import Callable
 
 from torch import nn
@@ -52,6 +53,14 @@ def is_registered(name: str) -> bool:
 def list_encoders(pattern: str = "") -> list[str]:
     """Registered names containing `pattern`, sorted."""
     return sorted(n for n in _REGISTRY if pattern in n)
+
+
+def encoder_arguments(name: str) -> set[str]:
+    """The keyword arguments registered encoder `name` takes (empty for timm names), so a
+    modality can size an encoder to its data (n_mels, frames) only where it asks for them."""
+    if name not in _REGISTRY:
+        return set()
+    return set(inspect.signature(_REGISTRY[name]).parameters)
 
 
 def create_encoder(name: str, **kwargs) -> nn.Module:

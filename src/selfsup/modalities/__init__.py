@@ -7,6 +7,7 @@ the run and the CLI. `MODALITIES` maps `RunConfig.modality` to the class (base.M
 from __future__ import annotations
 
 from selfsup.config import ConfigError, RunConfig
+from selfsup.modalities.audio import AudioModality
 from selfsup.modalities.base import Embedded, Modality
 from selfsup.modalities.image import ImageModality
 from selfsup.modalities.text import TextModality
@@ -16,6 +17,7 @@ MODALITIES: dict[str, type] = {
     "image": ImageModality,
     "text": TextModality,
     "timeseries": SeriesModality,
+    "audio": AudioModality,
 }
 
 __all__ = ["MODALITIES", "Embedded", "Modality", "create_modality", "modality_class"]

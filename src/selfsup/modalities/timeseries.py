@@ -23,7 +23,7 @@ from torch import nn
 from selfsup.augment import series_views
 from selfsup.config import ConfigError, RunConfig
 from selfsup.data.memory import InMemoryDataset
-from selfsup.data.series import Normalization, load_series_data
+from selfsup.data.series import Normalization, centre_series, load_series_data
 from selfsup.encoders import create_encoder
 from selfsup.engine.loop import resolve_device
 from selfsup.eval.protocol import (
@@ -113,7 +113,12 @@ class SeriesModality:
         return series_views.RECIPES[recipe](self.length)
 
     def training(self, views: Views) -> tuple[Any, Views]:
-        return self.train, views
+        """The train split; variable-length series centred in their rows, as TS2Vec's fit does
+        (end-padded, crops of the padded length often hold no step of a short series)."""
+        x = self.train.inputs
+        if not torch.isnan(x[..., -1]).all(dim=1).any():  # every series fills its row
+            return self.train, views
+        return dataclasses.replace(self.train, inputs=centre_series(x)), views
 
     def callbacks(self, steps: int) -> list:
         return []
