@@ -37,7 +37,14 @@ from selfsup.eval.protocol import (
     label_problem,
 )
 from selfsup.eval.table import format_table
-from selfsup.modalities.base import Embedded, Log, Views
+from selfsup.modalities.base import (
+    Embedded,
+    Log,
+    Views,
+    embedded,
+    run_protocol,
+    with_flags,
+)
 
 NORM_CLIPS = 1000  # training clips the log-mel mean / std are measured on (BYOL-A: the set's)
 REPORT_EMBED, REPORT_EXAMPLES = 2000, 4
@@ -178,11 +185,8 @@ class AudioModality:
         return {"audio.json": json.dumps(record, indent=1)}
 
     def protocol(self, bank_size: int) -> EvalProtocol:
-        cfg = self.cfg
-        return EvalProtocol(
-            knn_k=cfg.eval.knn_k, knn_t=cfg.eval.knn_t, linear=cfg.eval.linear,
-            seed=cfg.train.seed, batch_size=cfg.eval.batch_size, precision=cfg.train.precision,
-        ).resolve(bank_size)  # fmt: skip
+        """The run's evaluation settings (`base.run_protocol`)."""
+        return run_protocol(self.cfg, bank_size)
 
     def evaluate(self, encoder: nn.Module, random_encoder: nn.Module | None, log: Log) -> dict:
         train, test = self.train, self.test
@@ -290,10 +294,7 @@ class AudioModality:
         problem = label_problem(self.train, self.test)
         if problem:
             raise EvaluationError(f"{problem}. Pass --data with labeled clips (>= 2 classes).")
-        protocol = self.protocol(len(self.train))
-        keys = ("knn_k", "knn_t", "batch_size", "precision", "linear")
-        flags = {k: options[k] for k in keys if options.get(k) is not None}
-        protocol = dataclasses.replace(protocol, **flags).resolve(len(self.train))
+        protocol = with_flags(self.protocol(len(self.train)), options, len(self.train))
         device = resolve_device(options.get("device") or "auto")
         name, view = options.get("name") or str(run_dir), self._eval_view()
         f = [encoder_features(encoder.to(device), d, view, protocol, device, name)
@@ -308,13 +309,7 @@ class AudioModality:
         for ds in [train] + ([test] if test is not None else []):
             f = encoder_features(encoder.to(device), ds, self._eval_view(), protocol, device,
                                  "encoder")  # fmt: skip
-            names = ds.classes or []
-            labels = (
-                [""] * len(ds)
-                if ds.targets is None
-                else [names[t] if t < len(names) else str(t) for t in ds.targets.tolist()]
-            )
-            out.append(Embedded(ds.name or data, f, list(ds.sources or []), labels))
+            out.append(embedded(ds, f, data))
         return out
 
     def example_input(self, encoder: nn.Module) -> torch.Tensor:

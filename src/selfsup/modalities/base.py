@@ -10,6 +10,7 @@ gives `export` its example input. docs/modalities.md describes the design.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,9 @@ import torch
 from torch import nn
 
 from selfsup.config import RunConfig
+from selfsup.data.memory import InMemoryDataset
 from selfsup.engine.loop import Callback
+from selfsup.eval.protocol import EvalProtocol
 
 Views = Callable[..., list[torch.Tensor]]
 Log = Callable[..., None]
@@ -35,6 +38,41 @@ class Embedded:
     features: torch.Tensor
     sources: list[str]
     labels: list[str]
+
+
+def run_protocol(cfg: RunConfig, bank_size: int) -> EvalProtocol:
+    """The run's evaluation settings (eval.knn_k / knn_t / linear / batch_size, train.precision
+    and seed), kNN k resolved on a labeled bank of `bank_size`: one for every modality."""
+    return EvalProtocol(
+        knn_k=cfg.eval.knn_k,
+        knn_t=cfg.eval.knn_t,
+        linear=cfg.eval.linear,
+        seed=cfg.train.seed,
+        batch_size=cfg.eval.batch_size,
+        precision=cfg.train.precision,
+    ).resolve(bank_size)
+
+
+FLAG_KEYS = ("knn_k", "knn_t", "batch_size", "precision", "linear")
+
+
+def flagged(options: dict) -> dict:
+    """The protocol settings `selfsup evaluate` was given on its command line (not None)."""
+    return {k: options[k] for k in FLAG_KEYS if options.get(k) is not None}
+
+
+def with_flags(protocol: EvalProtocol, options: dict, bank_size: int) -> EvalProtocol:
+    """`protocol` with the flags of `options` applied, k resolved on `bank_size`."""
+    return dataclasses.replace(protocol, **flagged(options)).resolve(bank_size)
+
+
+def embedded(ds: InMemoryDataset, features: torch.Tensor, fallback: str) -> Embedded:
+    """One split for `selfsup embed`: its rows' sources (files, lines) and label names."""
+    names = ds.classes or []
+    labels = [""] * len(ds) if ds.targets is None else [
+        names[t] if t < len(names) else str(t) for t in ds.targets.tolist()]  # fmt: skip
+    sources = ds.sources or [str(i) for i in range(len(ds))]
+    return Embedded(ds.name or fallback, features, list(sources), labels)
 
 
 class Modality(Protocol):

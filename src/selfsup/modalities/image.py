@@ -41,7 +41,15 @@ from selfsup.eval.protocol import (
     raw_pixel_features,
 )
 from selfsup.eval.table import format_table
-from selfsup.modalities.base import Embedded, Log, Views
+from selfsup.modalities.base import (
+    Embedded,
+    Log,
+    Views,
+    embedded,
+    flagged,
+    run_protocol,
+    with_flags,
+)
 from selfsup.report import snapshot
 from selfsup.report.reconstructions import reconstruction_data
 
@@ -183,17 +191,8 @@ class ImageModality:
         return {}
 
     def protocol(self, bank_size: int) -> EvalProtocol:
-        """The run's evaluation settings (eval.knn_k / knn_t / linear / batch_size,
-        train.precision and seed), kNN k resolved on a labeled bank of `bank_size`."""
-        cfg = self.cfg
-        return EvalProtocol(
-            knn_k=cfg.eval.knn_k,
-            knn_t=cfg.eval.knn_t,
-            linear=cfg.eval.linear,
-            seed=cfg.train.seed,
-            batch_size=cfg.eval.batch_size,
-            precision=cfg.train.precision,
-        ).resolve(bank_size)
+        """The run's evaluation settings (`base.run_protocol`)."""
+        return run_protocol(self.cfg, bank_size)
 
     def evaluate(self, encoder: nn.Module, random_encoder: nn.Module | None, log: Log) -> dict:
         """kNN, linear probe and retrieval of the trained encoder and (baselines) random init
@@ -351,9 +350,8 @@ class ImageModality:
         else:  # other data, or a run without a record: its settings, k resolved on this bank
             protocol, source = self.protocol(bank), "the run's config (no recorded protocol)"
             protocol = dataclasses.replace(protocol, knn_k=self.cfg.eval.knn_k)
-        keys = ("knn_k", "knn_t", "batch_size", "precision", "linear")
-        flags = {k: options[k] for k in keys if options.get(k) is not None}
-        protocol = dataclasses.replace(protocol, **flags).resolve(bank)
+        flags = flagged(options)
+        protocol = with_flags(protocol, options, bank)
         print(f"evaluation protocol from {source}: {protocol.to_dict()}")
         if flags:
             print(f"overridden by flags: {flags}")
@@ -369,14 +367,7 @@ class ImageModality:
                 "encoder",
                 ds.name or data,
             )
-            names = ds.classes or []
-            labels = (
-                [""] * len(ds)
-                if ds.targets is None
-                else [names[t] if t < len(names) else str(t) for t in ds.targets.tolist()]
-            )
-            sources = ds.sources or [str(i) for i in range(len(ds))]
-            out.append(Embedded(ds.name or data, f, list(sources), labels))
+            out.append(embedded(ds, f, data))
         return out
 
     def example_input(self, encoder: nn.Module) -> torch.Tensor:

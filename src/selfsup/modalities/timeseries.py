@@ -35,7 +35,14 @@ from selfsup.eval.protocol import (
 )
 from selfsup.eval.svm import per_class_accuracy, svm_predict
 from selfsup.eval.table import format_table
-from selfsup.modalities.base import Embedded, Log, Views
+from selfsup.modalities.base import (
+    Embedded,
+    Log,
+    Views,
+    embedded,
+    run_protocol,
+    with_flags,
+)
 
 REPORT_EMBED, REPORT_EXAMPLES = 2000, 4
 
@@ -128,15 +135,8 @@ class SeriesModality:
         return {"normalization.json": json.dumps(self.normalization.to_dict(), indent=1)}
 
     def protocol(self, bank_size: int) -> EvalProtocol:
-        cfg = self.cfg
-        return EvalProtocol(
-            knn_k=cfg.eval.knn_k,
-            knn_t=cfg.eval.knn_t,
-            linear=cfg.eval.linear,
-            seed=cfg.train.seed,
-            batch_size=cfg.eval.batch_size,
-            precision=cfg.train.precision,
-        ).resolve(bank_size)
+        """The run's evaluation settings (`base.run_protocol`)."""
+        return run_protocol(self.cfg, bank_size)
 
     def _row(self, tag: str, f_train, f_test, protocol) -> dict[str, float]:
         """kNN, linear probe, retrieval and the TS2Vec SVM of one set of features."""
@@ -263,9 +263,7 @@ class SeriesModality:
         if problem:
             raise EvaluationError(f"{problem}. Pass --data with labeled series (>= 2 classes).")
         protocol = self.protocol(len(self.train))
-        flags = {k: options[k] for k in ("knn_k", "knn_t", "batch_size", "precision", "linear")
-                 if options.get(k) is not None}  # fmt: skip
-        protocol = dataclasses.replace(protocol, **flags).resolve(len(self.train))
+        protocol = with_flags(protocol, options, len(self.train))
         device = resolve_device(options.get("device") or "auto")
         name = options.get("name") or str(run_dir)
         encoder.to(device)
@@ -279,14 +277,7 @@ class SeriesModality:
         protocol = self.protocol(len(train))
         for ds in [train] + ([test] if test is not None else []):
             f = encoder_features(encoder.to(device), ds, None, protocol, device, "encoder")
-            names = ds.classes or []
-            labels = (
-                [""] * len(ds)
-                if ds.targets is None
-                else [names[t] if t < len(names) else str(t) for t in ds.targets.tolist()]
-            )
-            sources = ds.sources or [str(i) for i in range(len(ds))]
-            out.append(Embedded(ds.name or data, f, list(sources), labels))
+            out.append(embedded(ds, f, data))
         return out
 
     def example_input(self, encoder: nn.Module) -> torch.Tensor:
