@@ -42,6 +42,7 @@ from selfsup.modalities.base import (
     Log,
     Views,
     embedded,
+    map_data,
     run_protocol,
     with_flags,
 )
@@ -229,14 +230,7 @@ class AudioModality:
         test = self.test
         if test is None or test.targets is None or "after" not in self.features:
             return data
-        g = torch.Generator().manual_seed(self.cfg.train.seed)
-        rows = torch.randperm(len(test), generator=g)[:REPORT_EMBED].sort().values
-        data["emb_labels"] = test.targets[rows].numpy()
-        data["classes"] = np.array(test.classes or [str(c) for c in range(test.num_classes)])
-        for tag in ("after", "before"):
-            if tag in self.features:
-                data[f"emb_{tag}"] = self.features[tag][1][rows].numpy().astype(np.float16)
-        return data
+        return data | map_data(test, self.features, self.cfg.train.seed, REPORT_EMBED)
 
     def _view_images(self, views: Views) -> dict[str, np.ndarray]:
         """(E, 1 + V, 3, M, F) uint8: each example's log-mel, then its views, as colour images

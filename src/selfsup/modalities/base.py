@@ -75,6 +75,21 @@ def embedded(ds: InMemoryDataset, features: torch.Tensor, fallback: str) -> Embe
     return Embedded(ds.name or fallback, features, list(sources), labels)
 
 
+def map_data(test: InMemoryDataset, features: dict, seed: int, limit: int = 2000) -> dict:
+    """The report's t-SNE arrays: up to `limit` seeded test rows of each encoder's features
+    (`features`: tag "before"/"after" -> (train, test) features), their labels and classes."""
+    g = torch.Generator().manual_seed(seed)
+    rows = torch.randperm(len(test), generator=g)[:limit].sort().values
+    data = {
+        "emb_labels": test.targets[rows].numpy(),
+        "classes": np.array(test.classes or [str(c) for c in range(test.num_classes)]),
+    }
+    for tag in ("after", "before"):
+        if tag in features:
+            data[f"emb_{tag}"] = features[tag][1][rows].numpy().astype(np.float16)
+    return data
+
+
 class Modality(Protocol):
     """What the run layer asks of a kind of data (module docstring); shapes per modality."""
 

@@ -40,6 +40,7 @@ from selfsup.modalities.base import (
     Log,
     Views,
     embedded,
+    map_data,
     run_protocol,
     with_flags,
 )
@@ -184,14 +185,9 @@ class SeriesModality:
         test = self.test
         if test is None or test.targets is None or "after" not in self.features:
             return data
-        g = torch.Generator().manual_seed(self.cfg.train.seed)
-        rows = torch.randperm(len(test), generator=g)[:REPORT_EMBED].sort().values
-        data["emb_labels"] = test.targets[rows].numpy()
-        data["classes"] = np.array(test.classes or [str(c) for c in range(test.num_classes)])
+        data |= map_data(test, self.features, self.cfg.train.seed, REPORT_EMBED)
         k = len(data["classes"])
         for tag, suffix in (("after", ""), ("before", "_before")):
-            if tag in self.features:
-                data[f"emb_{tag}"] = self.features[tag][1][rows].numpy().astype(np.float16)
             if tag in self.predictions:
                 acc = per_class_accuracy(self.predictions[tag], test.targets.numpy(), k)
                 data[f"per_class_acc{suffix}"] = acc
