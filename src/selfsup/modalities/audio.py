@@ -171,7 +171,8 @@ class AudioModality:
             )
         return audio_views.RECIPES[recipe](self.frontend, self.clip, self.norm)
 
-    def _eval_view(self):
+    def eval_transform(self):
+        """Waveforms (N, 1, S) -> the evaluation log-mels (N, 1, M, F): the centre window."""
         return audio_views.eval_view(self.frontend, self.clip, self.norm)
 
     def training(self, views: Views) -> tuple[Any, Views]:
@@ -207,7 +208,7 @@ class AudioModality:
             )
             if random_encoder is not None:
                 encoders.insert(0, ("before", "random init", random_encoder))
-        view = self._eval_view()
+        view = self.eval_transform()
         for tag, name, enc in encoders:
             enc.to(device)
             where = f"{name} of {self.cfg.train.out_dir}"
@@ -240,7 +241,7 @@ class AudioModality:
         source = self.test if self.test is not None else self.train
         g = torch.Generator().manual_seed(self.cfg.train.seed)
         x = source.inputs[torch.randperm(len(source), generator=g)[:REPORT_EXAMPLES]]
-        made = [self._eval_view()(x)] + [v for v in views(x.clone(), generator=g)][:3]
+        made = [self.eval_transform()(x)] + [v for v in views(x.clone(), generator=g)][:3]
         same = [m for m in made if m.shape[-2:] == made[0].shape[-2:]]
         lms = torch.stack(same, 1)[:, :, 0].float()  # (E, 1 + V, M, F)
         lo, hi = lms.amin((1, 2, 3), keepdim=True), lms.amax((1, 2, 3), keepdim=True)
@@ -279,7 +280,7 @@ class AudioModality:
         x = x[:, None] if x.dim() == 2 else x
         if x.dim() != 3 or x.shape[1] != 1:
             raise ValueError(f"encode mono waveforms (N, S) or (N, 1, S), got {tuple(x.shape)}")
-        return self._eval_view()(x)
+        return self.eval_transform()(x)
 
     def evaluate_saved(
         self, encoder: nn.Module, run_dir: Path, data: str | None, options: dict
@@ -290,7 +291,7 @@ class AudioModality:
             raise EvaluationError(f"{problem}. Pass --data with labeled clips (>= 2 classes).")
         protocol = with_flags(self.protocol(len(self.train)), options, len(self.train))
         device = resolve_device(options.get("device") or "auto")
-        name, view = options.get("name") or str(run_dir), self._eval_view()
+        name, view = options.get("name") or str(run_dir), self.eval_transform()
         f = [encoder_features(encoder.to(device), d, view, protocol, device, name)
              for d in (self.train, self.test)]  # fmt: skip
         return evaluate_features(f[0], self.train.targets, f[1], self.test.targets, protocol)
@@ -301,7 +302,7 @@ class AudioModality:
         train, test = self.data_splits(data, {})
         protocol = self.protocol(len(train))
         for ds in [train] + ([test] if test is not None else []):
-            f = encoder_features(encoder.to(device), ds, self._eval_view(), protocol, device,
+            f = encoder_features(encoder.to(device), ds, self.eval_transform(), protocol, device,
                                  "encoder")  # fmt: skip
             out.append(embedded(ds, f, data))
         return out
