@@ -306,7 +306,8 @@ class ImageModality:
             raise ValueError("encode images as a uint8 tensor (N, C, H, W)")
         return recipes.eval_view(self.size)(raw)
 
-    def _data(self, spec: str | None, options: dict):
+    def data_splits(self, spec: str | None, options: dict):
+        """(train, test) of `spec` (default: the run's data) with the run's loading settings."""
         spec = spec or self.cfg.data
         size = options.get("image_size") or self.cfg.image_size
         kw = self._label_args() | {
@@ -320,7 +321,7 @@ class ImageModality:
         """The run's recorded protocol (results.json) on its own data, else its config's
         settings with k resolved on this bank; options: flags (k, t, batch_size, precision,
         linear, image_size, labels, label_pattern, device)."""
-        train, test = self._data(data, options)
+        train, test = self.data_splits(data, options)
         problem = label_problem(train, test)
         if problem:
             raise EvaluationError(
@@ -358,7 +359,7 @@ class ImageModality:
         return protocol
 
     def embed(self, encoder: nn.Module, data: str, device: torch.device) -> list[Embedded]:
-        train, test = self._data(data, {})
+        train, test = self.data_splits(data, {})
         out = []
         for ds in [train] + ([test] if test is not None else []):
             view = recipes.eval_view(ds.inputs.shape[-1])

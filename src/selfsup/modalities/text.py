@@ -315,8 +315,13 @@ class TextModality:
             )
         if not q_text or not p_text:
             return {}
-        embed = self._embedder(encoder)
-        q, p = F.normalize(embed(q_text), dim=1), F.normalize(embed(p_text), dim=1)
+        kept = self.features.get("after", {}).get("probe")
+        if probe is not None and kept is not None:  # the evaluation embedded them already
+            q, p = kept[1][queries], kept[0][pool]
+        else:
+            embed = self._embedder(encoder)
+            q, p = embed(q_text), embed(p_text)
+        q, p = F.normalize(q, dim=1), F.normalize(p, dim=1)
         cos, idx = (q @ p.T).topk(min(REPORT_K, len(p_text)), dim=1)
         data = {
             "nn_query_text": np.array(q_text),
