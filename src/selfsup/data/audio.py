@@ -52,8 +52,8 @@ import soundfile as sf
 import torch
 from scipy.signal import firwin, resample_poly
 
-from selfsup.data.folder import BadImageError, folder_splits
-from selfsup.data.labels import class_order, labels_from_csv, labels_from_pattern
+from selfsup.data.folder import FileKind, folder_splits, list_files
+from selfsup.data.labels import class_order
 from selfsup.data.memory import InMemoryDataset, split_indices
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg") + (
@@ -281,103 +281,19 @@ def clip_lengths(x: torch.Tensor) -> torch.Tensor:
     return x.shape[-1] - torch.count_nonzero(torch.isnan(x[:, 0]), dim=-1)
 
 
+# The layouts of image folders (class sub-folders, flat + labels, train/ + test/), for audio.
+AUDIO = FileKind(
+    "audio files", "file", AUDIO_EXTENSIONS, BadAudioError, "Pass a folder of audio files."
+)
+
+
 def list_audio(
     root: Path, labels: str | Path | None = None, label_pattern: str | None = None
 ) -> tuple[list[Path], list[int] | None, list[str] | None]:
-    """Files, integer labels (or None) and class names (or None) of an audio folder, in the
-    layouts of `folder.list_images` (whose rules and errors these are, for audio files):
-    class sub-folders, or a flat folder labeled by labels.csv, `labels` or `label_pattern`."""
-    if root.is_file():
-        raise BadAudioError(f"{root}: a file, not a folder: pass the folder of audio files.")
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: no such folder. Pass a folder of audio files.")
-    if labels is not None and label_pattern is not None:
-        raise ValueError("pass either --labels or --label-pattern, not both.")
-    subdirs = _subfolders(root)
-    _refuse_mixed_layout(root, subdirs)
-    if subdirs:
-        if labels is not None or label_pattern is not None:
-            raise ValueError(
-                f"{root}: holds class folders ({_few_names(subdirs)}) and labels were given "
-                f"({labels or label_pattern}): pass either class folders or --labels, not both."
-            )
-        return _class_folders(subdirs)
-    files = _flat_audio(root)
-    if not files:
-        raise BadAudioError(f"{root}: no audio files found ({', '.join(AUDIO_EXTENSIONS)}).")
-    return files, *_flat_labels(root, files, labels, label_pattern)
-
-
-def _is_audio(p: Path) -> bool:
-    return p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS and not p.name.startswith(".")
-
-
-def _subfolders(root: Path) -> list[Path]:
-    return sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
-
-
-def _flat_audio(root: Path) -> list[Path]:
-    return sorted(p for p in root.iterdir() if _is_audio(p))
-
-
-def _few_names(paths: list[Path]) -> str:
-    return ", ".join(p.name for p in paths[:5]) + (", ..." if len(paths) > 5 else "")
-
-
-def _refuse_mixed_layout(root: Path, subdirs: list[Path]) -> None:
-    """BadAudioError for audio files beside sub-folders: read as class folders, the top-level
-    files would be dropped without a word (a folder named x.wav counts as a sub-folder)."""
-    top = _flat_audio(root) if subdirs else []
-    if top:
-        raise BadAudioError(
-            f"{root}: {len(top)} audio files at the top level and sub-folders "
-            f"{_few_names(subdirs)}: put every file in a class folder, or move the sub-folders "
-            "out."
-        )
-
-
-def _class_folders(subdirs: list[Path]) -> tuple[list[Path], list[int], list[str]]:
-    files: list[Path] = []
-    labels: list[int] = []
-    for label, d in enumerate(subdirs):
-        members = sorted(p for p in d.rglob("*") if _is_audio(p))
-        if not members:
-            raise BadAudioError(
-                f"{d}: class folder holds no audio files ({', '.join(AUDIO_EXTENSIONS)}). "
-                "Remove the folder or add files."
-            )
-        files += members
-        labels += [label] * len(members)
-    return files, labels, [d.name for d in subdirs]
-
-
-def _flat_labels(
-    root: Path, files: list[Path], labels: str | Path | None, pattern: str | None
-) -> tuple[list[int], list[str]] | tuple[None, None]:
-    """(labels, classes) of a flat folder's `files`, or (None, None) if it is unlabeled; the
-    labels module's BadImageError becomes a BadAudioError (same message)."""
-    names_root, scope = _label_scope(root, files)
-    try:
-        if pattern is not None:
-            return labels_from_pattern(pattern, files, names_root, within=scope)
-        if labels is not None:
-            return labels_from_csv(Path(labels).expanduser(), files, names_root, within=scope)
-        own = root / "labels.csv"
-        return labels_from_csv(own, files, root) if own.exists() else (None, None)
-    except BadImageError as e:
-        raise BadAudioError(str(e)) from e
-
-
-def _label_scope(root: Path, files: list[Path]) -> tuple[Path, list[Path]]:
-    """(the folder a labels file's names are relative to, the files they may name): `root`, or
-    for root/train, root/test or root/val the split's parent and the files of every split, as
-    `folder._label_scope` for images."""
-    parent = root.parent
-    if root.name not in ("train", "test", "val") or not (parent / "train").is_dir():
-        return root, files
-    test = next((parent / n for n in ("test", "val") if (parent / n).is_dir()), None)
-    others = [d for d in (parent / "train", test) if d is not None and d != root]
-    return parent, files + [f for d in others for f in _flat_audio(d)]
+    """Files, integer labels (or None) and class names (or None) of an audio folder:
+    `folder.list_files` with audio files (class sub-folders, or a flat folder labeled by
+    labels.csv, `labels` or `label_pattern`)."""
+    return list_files(root, AUDIO, labels, label_pattern)
 
 
 def load_audio_data(
@@ -397,13 +313,7 @@ def load_audio_data(
             folder, sample_rate, labels, label_pattern, skip_bad_files, max_seconds
         )
 
-    root = Path(spec).expanduser()
-    if (root / "train").is_dir():  # folder_splits checks for stray images, not audio files
-        _refuse_mixed_layout(root, _subfolders(root))
-    try:
-        train, test = folder_splits(root, load)
-    except BadImageError as e:  # folder_splits' layout checks speak of images' error type
-        raise BadAudioError(str(e)) from e
+    train, test = folder_splits(Path(spec).expanduser(), load, AUDIO)
     skipped = train.skipped + (test.skipped if test is not None else [])
     if test is None and train.has_labels:
         rows_train, rows_test = split_indices(len(train), train.targets, 0.2, seed=0)

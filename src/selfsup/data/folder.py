@@ -28,6 +28,7 @@ import re
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,14 +52,48 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("SELFSUP_CACHE", Path.home() / ".cache" / "selfsup")) / "decoded"
 
 
+@dataclass(frozen=True)
+class FileKind:
+    """What a folder of samples holds (images, audio files): the layouts and their errors below
+    serve every kind, with its own extensions, error class and words."""
+
+    noun: str  # "images"
+    one: str  # "image": put every <one> in a class folder
+    extensions: tuple[str, ...]
+    error: type[ValueError]
+    missing_hint: str  # what to pass instead of a folder that does not exist
+
+    def matches(self, p: Path) -> bool:
+        return p.is_file() and p.suffix.lower() in self.extensions and not p.name.startswith(".")
+
+
+IMAGES = FileKind(
+    "images",
+    "image",
+    IMAGE_EXTENSIONS,
+    BadImageError,
+    "Pass an image folder, 'digits' or 'cifar10'.",
+)
+
+
 def _is_image(p: Path) -> bool:
-    return p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+    return IMAGES.matches(p)
 
 
 def list_images(
     root: Path, labels: str | Path | None = None, label_pattern: str | None = None
 ) -> tuple[list[Path], list[int] | None, list[str] | None]:
-    """Files, integer labels (or None) and class names (or None) for the layouts above.
+    """`list_files` of image files."""
+    return list_files(root, IMAGES, labels, label_pattern)
+
+
+def list_files(
+    root: Path,
+    kind: FileKind = IMAGES,
+    labels: str | Path | None = None,
+    label_pattern: str | None = None,
+) -> tuple[list[Path], list[int] | None, list[str] | None]:
+    """Files of `kind`, integer labels (or None) and class names (or None) for the layouts above.
 
     labels: a labels file (CSV "file,label", anywhere) for a flat folder; label_pattern: a
     regular expression whose group, searched in each file name, is its label (`data/labels.py`).
@@ -67,64 +102,71 @@ def list_images(
     every split, relative to the split's parent (train/0001.png) or by bare name, and classes
     come from all splits, so that each split is labeled from one file with the same classes.
 
-    A folder holding both images and sub-folders (directory symlinks included) at its top level
-    is refused (`refuse_mixed_layout`): reading it either way would silently drop images."""
+    A folder holding both files and sub-folders (directory symlinks included) at its top level
+    is refused (`refuse_mixed_layout`): reading it either way would silently drop files."""
+    if root.is_file():
+        raise kind.error(f"{root}: a file, not a folder: pass the folder of {kind.noun}.")
     if not root.is_dir():
-        raise FileNotFoundError(
-            f"{root}: no such folder. Pass an image folder, 'digits' or 'cifar10'."
-        )
+        raise FileNotFoundError(f"{root}: no such folder. {kind.missing_hint}")
     if labels is not None and label_pattern is not None:
         raise ValueError("pass either --labels or --label-pattern, not both.")
     subdirs = _subfolders(root)
-    refuse_mixed_layout(root, subdirs)
+    refuse_mixed_layout(root, subdirs, kind)
     if subdirs:
         if labels is not None or label_pattern is not None:
             raise ValueError(
                 f"{root}: holds class folders ({_few_names(subdirs)}) and labels were given "
                 f"({labels or label_pattern}): pass either class folders or --labels, not both."
             )
-        return _class_folders(subdirs)
-    files = _flat_images(root)
+        return _class_folders(subdirs, kind)
+    files = flat_files(root, kind)
     if not files:
-        raise BadImageError(f"{root}: no images found ({', '.join(IMAGE_EXTENSIONS)}).")
-    return files, *_flat_labels(root, files, labels, label_pattern)
+        raise kind.error(f"{root}: no {kind.noun} found ({', '.join(kind.extensions)}).")
+    return files, *_flat_labels(root, files, labels, label_pattern, kind)
 
 
-def _class_folders(subdirs: list[Path]) -> tuple[list[Path], list[int], list[str]]:
+def _class_folders(subdirs: list[Path], kind: FileKind) -> tuple[list[Path], list[int], list[str]]:
     files, labels = [], []
     for label, d in enumerate(subdirs):
-        members = sorted(p for p in d.rglob("*") if _is_image(p))
+        members = sorted(p for p in d.rglob("*") if kind.matches(p))
         if not members:
-            raise BadImageError(
-                f"{d}: class folder holds no images ({', '.join(IMAGE_EXTENSIONS)}). "
-                "Remove the folder or add images."
+            raise kind.error(
+                f"{d}: class folder holds no {kind.noun} ({', '.join(kind.extensions)}). "
+                f"Remove the folder or add {kind.noun}."
             )
         files += members
         labels += [label] * len(members)
     return files, labels, [d.name for d in subdirs]
 
 
-def _flat_images(root: Path) -> list[Path]:
-    return sorted(p for p in root.iterdir() if _is_image(p))
+def flat_files(root: Path, kind: FileKind = IMAGES) -> list[Path]:
+    """The files of `kind` at the top level of `root`, sorted."""
+    return sorted(p for p in root.iterdir() if kind.matches(p))
 
 
 def _flat_labels(
-    root: Path, files: list[Path], labels: str | Path | None, pattern: str | None
+    root: Path, files: list[Path], labels: str | Path | None, pattern: str | None, kind: FileKind
 ) -> tuple[list[int], list[str]] | tuple[None, None]:
-    """(labels, classes) of a flat folder's `files`, or (None, None) if it is unlabeled."""
+    """(labels, classes) of a flat folder's `files`, or (None, None) if it is unlabeled; the
+    labels module's BadImageError becomes the kind's error (same message)."""
     # labels.py raises this module's BadImageError: imported here, or the imports would cycle.
     from selfsup.data.labels import labels_from_csv, labels_from_pattern
 
-    if labels is None and pattern is None:
-        own = root / "labels.csv"
-        return labels_from_csv(own, files, root) if own.exists() else (None, None)
-    names_root, scope = _label_scope(root, files)
-    if pattern is not None:
-        return labels_from_pattern(pattern, files, names_root, within=scope)
-    return labels_from_csv(Path(labels).expanduser(), files, names_root, within=scope)
+    try:
+        if labels is None and pattern is None:
+            own = root / "labels.csv"
+            return labels_from_csv(own, files, root) if own.exists() else (None, None)
+        names_root, scope = _label_scope(root, files, kind)
+        if pattern is not None:
+            return labels_from_pattern(pattern, files, names_root, within=scope)
+        return labels_from_csv(Path(labels).expanduser(), files, names_root, within=scope)
+    except BadImageError as e:
+        if kind.error is BadImageError:
+            raise
+        raise kind.error(str(e)) from e
 
 
-def _label_scope(root: Path, files: list[Path]) -> tuple[Path, list[Path]]:
+def _label_scope(root: Path, files: list[Path], kind: FileKind) -> tuple[Path, list[Path]]:
     """(the folder a labels file's names are relative to, the files they may name): `root` and
     its files, or for a split folder (root/train, root/test or root/val beside root/train) the
     split's parent and the files of its splits: one labels file serves train and test, and
@@ -133,21 +175,22 @@ def _label_scope(root: Path, files: list[Path]) -> tuple[Path, list[Path]]:
     if root.name not in ("train", "test", "val") or not (parent / "train").is_dir():
         return root, files
     others = [d for d in (parent / "train", _test_dir(parent)) if d is not None and d != root]
-    return parent, files + [f for d in others for f in _flat_images(d)]
+    return parent, files + [f for d in others for f in flat_files(d, kind)]
 
 
 def _subfolders(root: Path) -> list[Path]:
     return sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
 
 
-def refuse_mixed_layout(root: Path, subdirs: list[Path]) -> None:
-    """BadImageError if `root` holds images beside sub-folders: one stray folder used to switch
-    a flat folder to class folders and drop every top-level image without a word."""
-    top = [p for p in root.iterdir() if _is_image(p)]
-    if top and subdirs:
-        raise BadImageError(
-            f"{root}: {len(top)} images at the top level and sub-folders {_few_names(subdirs)}: "
-            "put every image in a class folder, or move the sub-folders out."
+def refuse_mixed_layout(root: Path, subdirs: list[Path], kind: FileKind = IMAGES) -> None:
+    """The kind's error if `root` holds files beside sub-folders: one stray folder used to
+    switch a flat folder to class folders and drop every top-level file without a word."""
+    top = flat_files(root, kind) if subdirs else []
+    if top:
+        raise kind.error(
+            f"{root}: {len(top)} {kind.noun} at the top level and sub-folders "
+            f"{_few_names(subdirs)}: put every {kind.one} in a class folder, or move the "
+            "sub-folders out."
         )
 
 
@@ -431,19 +474,21 @@ def load_image_splits(
     return folder_splits(root, lambda d: load_image_folder(d, image_size, **kw))
 
 
-def folder_splits(root: str | Path, load: Callable[[Path], Any]) -> tuple[Any, Any | None]:
+def folder_splits(
+    root: str | Path, load: Callable[[Path], Any], kind: FileKind = IMAGES
+) -> tuple[Any, Any | None]:
     """(load(root/train), load(root/test or root/val) or None), their class folders checked to
     match; without root/train, (load(root), None). `load` reads one folder (into memory, or as
-    a file list for streaming)."""
+    a file list for streaming); files of `kind` beside train/ are refused."""
     root = Path(root)
     if not (root / "train").is_dir():
         return load(root), None
-    refuse_mixed_layout(root, _subfolders(root))
+    refuse_mixed_layout(root, _subfolders(root), kind)
     test_dir = _test_dir(root)
     train = load(root / "train")
     test = load(test_dir) if test_dir else None
     if test is not None and test.classes != train.classes:
-        raise BadImageError(
+        raise kind.error(
             f"{test_dir}: class folders {test.classes} differ from {root / 'train'}'s "
             f"{train.classes}; make them match."
         )
