@@ -1,5 +1,6 @@
 """#20 (run path): an audio run walks the one run path: the table beside log-mel statistics and
-random init, the report, evaluate on the run's own numbers, load, embed, export."""
+random init, the report, evaluate on the run's own numbers, load, embed, export; an MAE run's
+report shows its reconstructions of test log-mels, a BYOL run's none."""
 
 import json
 import shutil
@@ -11,15 +12,14 @@ import torch
 
 import selfsup
 from selfsup.cli import main
+from selfsup.report.reconstructions import reconstruction_figure
 
 RATE = 8000
 SMALL = ["--set", "encoder_args={d: 16}", "--set", f"data_args={{sample_rate: {RATE}}}"]
 
 
-@pytest.fixture(scope="module")
-def audio_run(tmp_path_factory):
-    """Two classes of 0.3-0.6 s clips (low and high tones with noise) in class folders."""
-    root = tmp_path_factory.mktemp("audio")
+def _write_clips(root):
+    """Two classes of 0.3-0.6 s clips (low and high tones with noise) in root/clips/<class>."""
     g = np.random.default_rng(0)
     for label, hz in (("low", 300.0), ("high", 1500.0)):
         (root / "clips" / label).mkdir(parents=True)
@@ -29,6 +29,13 @@ def audio_run(tmp_path_factory):
                 size=t.size
             )
             sf.write(root / "clips" / label / f"{i}.wav", wave.astype(np.float32), RATE)
+
+
+@pytest.fixture(scope="module")
+def audio_run(tmp_path_factory):
+    """A BYOL run (the modality's default) of 2 steps on `_write_clips`."""
+    root = tmp_path_factory.mktemp("audio")
+    _write_clips(root)
     argv = ["pretrain", "--modality", "audio", "--data", str(root / "clips"), "--out",
             str(root / "run"), "--steps", "2", "--batch-size", "8", "--no-progress",
             "--precision", "fp32", "--set", "eval.finetune=false", *SMALL]  # fmt: skip
@@ -45,7 +52,55 @@ def test_audio_run_ends_like_an_image_run(audio_run):
     assert 'id="views"' in page and 'id="embedding-map"' in page
     with np.load(run / "report_data.npz") as data:
         assert data["view_images"].dtype == np.uint8 and data["view_images"].shape[2] == 3
+        assert not [k for k in data.files if k.startswith("recon_")]  # BYOL reconstructs nothing
+    assert 'id="reconstructions"' not in page
+    assert not (run / "report" / "reconstructions.png").exists()
     assert json.loads((run / "audio.json").read_text())["sample_rate"] == RATE
+
+
+@pytest.fixture(scope="module")
+def mae_run(tmp_path_factory):
+    """MAE on a tiny audio_vit_tiny, 2 steps: 0.95 s windows give 96 frames at 8 kHz (40 bands),
+    multiples of the 8 x 8 patches."""
+    root = tmp_path_factory.mktemp("audio_mae")
+    _write_clips(root)
+    argv = ["pretrain", "--modality", "audio", "--data", str(root / "clips"), "--out",
+            str(root / "run"), "--method", "mae", "--encoder", "audio_vit_tiny", "--steps", "2",
+            "--batch-size", "8", "--no-progress", "--precision", "fp32",
+            "--set", "encoder_args={embed_dim: 32, depth: 1, num_heads: 2}",
+            "--set", "method_args={decoder_dim: 16, decoder_depth: 1, decoder_heads: 2}",
+            "--set", f"data_args={{sample_rate: {RATE}, clip_seconds: 0.95}}",
+            "--set", "eval.finetune=false", "--set", "eval.linear=false"]  # fmt: skip
+    assert main(argv) == 0
+    return root / "run"
+
+
+def test_mae_audio_report_shows_reconstructions_of_test_log_mels(mae_run):
+    results = json.loads((mae_run / "results.json").read_text())
+    assert results["report"]["sections"][-1] == "reconstructions"
+    with np.load(mae_run / "report_data.npz") as data:
+        images, pred, mask = data["recon_images"], data["recon_pred"], data["recon_mask"]
+        # the 4 test clips (fewer than REPORT_RECON), their evaluation log-mels
+        assert images.shape == pred.shape == (4, 1, 40, 96)
+        assert mask.shape == (4, 5 * 12) and mask.sum(1).tolist() == [45] * 4  # 75 % of 60
+        assert str(data["recon_cmap"]) == "magma" and str(data["recon_origin"]) == "lower"
+        shown = images * data["recon_std"][0] + data["recon_mean"][0]  # the display range
+        assert shown.min() == pytest.approx(0, abs=1e-5) and shown.max() == pytest.approx(1)
+    page = (mae_run / "report.html").read_text()
+    assert 'id="reconstructions"' in page and 'href="#reconstructions"' in page
+    assert (mae_run / "report" / "reconstructions.png").stat().st_size > 1000
+    assert main(["report", str(mae_run)]) == 0  # redrawn from the folder alone
+    assert 'id="reconstructions"' in (mae_run / "report.html").read_text()
+
+
+def test_reconstruction_figure_refuses_a_received_colormap_or_origin_it_cannot_draw(mae_run):
+    data = dict(np.load(mae_run / "report_data.npz"))
+    out = mae_run / "report" / "again.png"
+    with pytest.raises(ValueError, match="recon_cmap 'nope' is not a matplotlib colormap"):
+        reconstruction_figure(data | {"recon_cmap": np.array("nope")}, out)
+    with pytest.raises(ValueError, match="recon_origin is upper or lower, not 'left'"):
+        reconstruction_figure(data | {"recon_origin": np.array("left")}, out)
+    assert not out.exists()
 
 
 def test_evaluate_load_embed_export_an_audio_run(audio_run, tmp_path, capsys):

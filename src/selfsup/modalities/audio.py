@@ -7,7 +7,8 @@ on the training device, for the whole batch; recipes (`augment.audio_views.RECIP
 the method's registered recipe name: BYOL -> BYOL-A's views, SimCLR, COLA's segment pairs, MAE.
 Every clip is evaluated on a centre crop (or zero-padded window) of `clip_seconds`. Baselines
 under the same classifiers: the random-init encoder and log-mel statistics (mean and std of
-each band over the clip's frames: the "raw pixels" of audio).
+each band over the clip's frames: the "raw pixels" of audio). A method with `reconstruct` (MAE
+on `audio_vit_tiny`) adds its reconstructions of a few test log-mels to the report.
 """
 
 from __future__ import annotations
@@ -46,9 +47,11 @@ from selfsup.modalities.base import (
     run_protocol,
     with_flags,
 )
+from selfsup.report.reconstructions import reconstruction_arrays
 
 NORM_CLIPS = 1000  # training clips the log-mel mean / std are measured on (BYOL-A: the set's)
-REPORT_EMBED, REPORT_EXAMPLES = 2000, 4
+REPORT_EMBED, REPORT_EXAMPLES, REPORT_RECON = 2000, 4, 6
+LOGMEL_CMAP = "magma"  # the report's log-mels: low = dark, as the views
 
 
 @dataclasses.dataclass
@@ -221,17 +224,37 @@ class AudioModality:
         return {"eval_protocol": protocol.to_dict(), "eval": rows}
 
     def report_sections(self, method: nn.Module) -> list[str]:
-        return ["curves", "health", "views", "embedding-map"]
+        sections = ["curves", "health", "views", "embedding-map"]
+        return sections + (["reconstructions"] if hasattr(method, "reconstruct") else [])
 
     def report_data(
         self, encoder: nn.Module, random_encoder: nn.Module | None, method: nn.Module, views: Views
     ) -> dict[str, np.ndarray]:
-        """Example log-mels and their training views (drawn as images), the t-SNE map."""
+        """Example log-mels and their training views (drawn as images), the t-SNE map; a method
+        with `reconstruct` (MAE) adds its reconstructions of REPORT_RECON fixed test log-mels."""
         data = self._view_images(views)
+        if hasattr(method, "reconstruct"):
+            data |= self._reconstructions(method)
         test = self.test
         if test is None or test.targets is None or "after" not in self.features:
             return data
         return data | map_data(test, self.features, self.cfg.train.seed, REPORT_EMBED)
+
+    def _reconstructions(self, method: nn.Module) -> dict[str, np.ndarray]:
+        """The recon_* arrays (`report.reconstructions.reconstruction_arrays`) of REPORT_RECON
+        test clips (train clips without a test split): their evaluation log-mels (1, M, F), a
+        mask seeded by train.seed, the method's prediction; drawn with the views' colormap, low
+        bands at the bottom. The display range is the shown originals' min to max (one range
+        for all rows, so rows compare), where images use their pixel range [0, 1]."""
+        source = self.test if self.test is not None else self.train
+        seed = self.cfg.train.seed
+        rows = torch.randperm(len(source), generator=torch.Generator().manual_seed(seed))
+        x = self.eval_transform()(source.inputs[rows[:REPORT_RECON].sort().values])
+        lo, hi = float(x.min()), float(x.max())
+        span = max(hi - lo, 1e-6)
+        device = next(method.parameters()).device
+        return reconstruction_arrays(method, x.to(device), [-lo / span], [1 / span], seed,
+                                     cmap=LOGMEL_CMAP, origin="lower")  # fmt: skip
 
     def _view_images(self, views: Views) -> dict[str, np.ndarray]:
         """(E, 1 + V, 3, M, F) uint8: each example's log-mel, then its views, as colour images
@@ -246,7 +269,7 @@ class AudioModality:
         lms = torch.stack(same, 1)[:, :, 0].float()  # (E, 1 + V, M, F)
         lo, hi = lms.amin((1, 2, 3), keepdim=True), lms.amax((1, 2, 3), keepdim=True)
         unit = ((lms - lo) / (hi - lo).clamp_min(1e-6)).flip(-2).numpy()  # low bands at the bottom
-        rgb = matplotlib.colormaps["magma"](unit)[..., :3]  # (E, V, M, F, 3)
+        rgb = matplotlib.colormaps[LOGMEL_CMAP](unit)[..., :3]  # (E, V, M, F, 3)
         return {"view_images": (rgb * 255).round().astype(np.uint8).transpose(0, 1, 4, 2, 3)}
 
     def skipped(self) -> list[str]:
