@@ -10,15 +10,18 @@ import pytest
 import torch
 
 from selfsup.encoders import create_encoder, list_encoders
+from selfsup.encoders.atari import AGENT_ENCODERS
 from selfsup.encoders.audio import AUDIO_ENCODERS
 from selfsup.encoders.sequence import SERIES_ENCODERS
 
 # Text encoders take token ids (tests/text); hf_text needs a local model directory.
-# Series and audio encoders have their own files (test_sequence_encoders, test_audio_encoders).
+# Series, audio and agent encoders have their own files (test_sequence_encoders,
+# test_audio_encoders, test_atari_encoder).
 IMAGE_ENCODERS = [
     n
     for n in list_encoders()
-    if not n.startswith(("text_", "hf_")) and n not in (*SERIES_ENCODERS, *AUDIO_ENCODERS)
+    if not n.startswith(("text_", "hf_"))
+    and n not in (*SERIES_ENCODERS, *AUDIO_ENCODERS, *AGENT_ENCODERS)
 ]
 IMAGENET_STEMS = {"resnet18", "resnet34", "resnet50"}
 

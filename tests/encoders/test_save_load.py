@@ -26,6 +26,7 @@ _SMALL = {
     "fcn": {},  # Wang et al.'s fixed widths: no width argument
     "gru": {"hidden": 8},
     "lstm": {"hidden": 8},
+    "nature_cnn": {"feature_size": 16, "frame_size": (36, 36)},
     "resnet18_cifar_w": {},  # fixed widths (32, 16): no width argument
     "resnet1d": {},  # before "resnet": the first matching prefix wins
     "resnet": {"width": 4},
@@ -63,7 +64,8 @@ def _inputs(encoder: nn.Module) -> torch.Tensor:
         ids[0, 5:] = encoder.pad_id
         return ids
     in_chans = getattr(encoder, "in_chans", 3)
-    return torch.randn(2, in_chans, 32, 32, generator=g)
+    h, w = getattr(encoder, "frame_size", (32, 32))  # agents' encoders: their frame size
+    return torch.randn(2, in_chans, h, w, generator=g)
 
 
 def _assert_round_trip(encoder: nn.Module, tmp_path: Path) -> nn.Module:
@@ -113,9 +115,15 @@ _METHOD_ARGS = {
     "ts2vec": {},
     "cpc": {"context_dim": 8, "prediction_steps": 2},
     "cola": {"proj_dim": 8},
+    "curl": {"proj_dim": 8},
+    "atc": {"pred_hidden_dim": 8},
+    "stdim": {},
 }
 _TEXT_METHODS = ("simcse", "mlm")
-_METHOD_CASES = [(m, "convnet_small") for m in METHODS if m not in ("mae", *_TEXT_METHODS)] + [
+_METHOD_CASES = [
+    (m, "convnet_small") for m in METHODS if m not in ("mae", "stdim", *_TEXT_METHODS)
+] + [
+    ("stdim", "nature_cnn"),  # ST-DIM needs a local feature map and a head on it
     *[(m, "text_transformer_tiny") for m in _TEXT_METHODS],
     ("mae", "vit_micro_cifar"),
     ("mae", "timm/vit_tiny_patch16_224"),  # the adapter case: TimmViT around a timm ViT

@@ -30,6 +30,9 @@ CITED = {
     "ts2vec": {"alpha": 0.5, "temporal_unit": 0},  # Yue et al. 2022, the official code
     "cpc": {"context_dim": 256, "prediction_steps": 12},  # van den Oord et al. 2018, audio
     "cola": {"proj_dim": 512},  # Saeed et al. 2021: 512-d head, bilinear, no temperature
+    "curl": {"proj_dim": 50, "momentum": 0.95},  # Laskin et al. 2020: encoder_tau 0.05
+    "atc": {"pred_hidden_dim": 512, "momentum": 0.99},  # Stooke et al. 2021, Atari config
+    "stdim": {},  # Anand et al. 2019: the loss's two linear maps, sized by the encoder
 }
 # The encoder each method is built around in these tests: its kind of data's.
 ENCODER = {
@@ -39,6 +42,9 @@ ENCODER = {
     "ts2vec": "ts2vec_encoder",
     "cpc": "ts2vec_encoder",
     "cola": "audio_ntt",
+    "curl": "nature_cnn",
+    "atc": "nature_cnn",
+    "stdim": "nature_cnn",
 }
 
 

@@ -10,6 +10,7 @@ Importing this package imports the modules that register encoders; timm is impor
 """
 
 from selfsup.encoders import (  # noqa: F401  (imported to register encoders)
+    atari,
     audio,
     convnet,
     hf_text,

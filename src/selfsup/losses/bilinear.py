@@ -47,14 +47,22 @@ class BilinearContrastiveLoss(nn.Module):
     """Holds COLA's learned (dim, dim) matrix W; see `bilinear_contrastive_loss`.
 
     init_std: W starts as N(0, init_std^2); 0.05 is Keras' "random_normal", the initializer of
-    the official `BilinearProduct` layer (google-research/cola/network.py).
+    the official `BilinearProduct` layer (google-research/cola/network.py). init="uniform"
+    draws W from U[0, 1) instead, as CURL's `torch.rand` (MishaLaskin/curl, curl_sac.py).
     gather: candidates from every rank under torchrun (one global batch).
     """
 
-    def __init__(self, dim: int, init_std: float = 0.05, gather: bool = False) -> None:
+    def __init__(
+        self, dim: int, init_std: float = 0.05, gather: bool = False, init: str = "normal"
+    ) -> None:
         super().__init__()
+        if init not in ("normal", "uniform"):
+            raise ValueError(f"init must be 'normal' or 'uniform', got {init!r}")
         self.weight = nn.Parameter(torch.empty(dim, dim))
-        nn.init.normal_(self.weight, mean=0.0, std=init_std)
+        if init == "uniform":
+            nn.init.uniform_(self.weight, 0.0, 1.0)
+        else:
+            nn.init.normal_(self.weight, mean=0.0, std=init_std)
         self.gather = gather
 
     def forward(self, z_a: torch.Tensor, z_b: torch.Tensor) -> torch.Tensor:
