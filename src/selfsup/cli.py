@@ -1,4 +1,4 @@
-"""The command line: `selfsup pretrain | evaluate | embed | report | export`.
+"""The command line: `selfsup pretrain | evaluate | embed | report | export | collect`.
 
 selfsup pretrain                                  # SimCLR on the bundled digits (~2 min CPU)
 selfsup pretrain --data cifar10 --config configs/cifar10-simclr.yaml
@@ -9,6 +9,8 @@ selfsup evaluate runs/<text run> --data sst2/
 selfsup embed runs/<run> --data path/to/folder --out emb.npy
 selfsup report runs/<run>                         # rewrite runs/<run>/report.html
 selfsup export runs/<run> --format torchscript --out encoder.pt
+selfsup collect --env ALE/Pong-v5 --steps 20000 --out frames/pong   # an agent's episodes
+selfsup pretrain --modality agent --data frames/pong --method stdim
 """
 
 from __future__ import annotations
@@ -320,6 +322,42 @@ def cmd_export(args) -> int:
     return 0
 
 
+def _add_collect(sub) -> None:
+    p = sub.add_parser(
+        "collect",
+        help="run a Gymnasium / ALE environment with a random policy and write its episodes "
+        "(frames, actions, rewards, RAM) for --modality agent",
+        description="Collect observation sequences: uint8 frames, actions, rewards, episode "
+        "ends and the console RAM (the AtariARI state labels), as .npz shards with an "
+        "episodes.json manifest. The policy is uniform over the actions except NOOP, as "
+        "AtariARI's random agent; ALE's ROMs ship with ale-py, so this works offline.",
+    )
+    p.add_argument("--env", required=True, help="environment id, e.g. ALE/Pong-v5")
+    p.add_argument("--steps", type=int, required=True, help="agent steps to record")
+    p.add_argument("--out", required=True, help="new (or empty) folder for the episodes")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--frame-size",
+        type=int,
+        help="side of square resized frames (84: DQN's); default: full 210 x 160 frames, "
+        "the AtariARI protocol's",
+    )
+    p.add_argument("--colour", action="store_true", help="RGB frames (default: grayscale)")
+    p.add_argument("--frame-skip", type=int, default=4, help="frames per agent step (4)")
+
+
+def cmd_collect(args) -> int:
+    from selfsup.data.episodes import collect, read_episodes
+
+    path = collect(args.env, args.steps, args.out, seed=args.seed, frame_size=args.frame_size,
+                   colour=args.colour, frame_skip=args.frame_skip)  # fmt: skip
+    eps = read_episodes(path.parent)
+    ends = int(eps.terminated.sum() + eps.truncated.sum())
+    print(f"wrote {len(eps)} steps ({ends} episode ends) of {args.env}, frames "
+          f"{tuple(eps.frames.shape[1:])} uint8 -> {path.parent}")  # fmt: skip
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="selfsup", description="Self-supervised representation learning."
@@ -330,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     _add_embed(sub)
     _add_report(sub)
     _add_export(sub)
+    _add_collect(sub)
     args = parser.parse_args(argv)
     from selfsup.config import ConfigError
     from selfsup.data.folder import BadImageError
@@ -342,6 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         "embed": cmd_embed,
         "report": cmd_report,
         "export": cmd_export,
+        "collect": cmd_collect,
     }
     try:
         return commands[args.command](args)

@@ -11,7 +11,8 @@ Files: test_config_input (YAML, --set, flags), test_data_files (images, text, ca
 test_encoder_files (encoder.json, weights), test_evaluation (meaningless metrics, embed),
 test_label_files (labels CSVs and file-name patterns of flat folders), test_text_run_inputs
 (a text run's evaluation sets, data_args, a run folder without its tokenizer), test_series_files
-(UCR .tsv / .ts, UCI HAR, .npy / .npz and their labels files),
+(UCR .tsv / .ts, UCI HAR, .npy / .npz and their labels files), test_audio_files, test_episode_files
+(damaged episode shards and manifests), test_agent_run_inputs (collect and agent-run mistakes),
 test_methods (impossible batches and labels), test_report_input (received run folders, Ctrl-C),
 test_run_folder (reused, mistyped and symlinked run folders).
 """

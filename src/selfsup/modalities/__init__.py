@@ -7,6 +7,7 @@ the run and the CLI. `MODALITIES` maps `RunConfig.modality` to the class (base.M
 from __future__ import annotations
 
 from selfsup.config import ConfigError, RunConfig
+from selfsup.modalities.agent import AgentModality
 from selfsup.modalities.audio import AudioModality
 from selfsup.modalities.base import Embedded, Modality
 from selfsup.modalities.image import ImageModality
@@ -18,6 +19,7 @@ MODALITIES: dict[str, type] = {
     "text": TextModality,
     "timeseries": SeriesModality,
     "audio": AudioModality,
+    "agent": AgentModality,
 }
 
 __all__ = ["MODALITIES", "Embedded", "Modality", "create_modality", "modality_class"]

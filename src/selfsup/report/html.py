@@ -5,8 +5,8 @@ looks at the run's modality: the run declares its sections in results.json,
 `"report": {"sections": [ids]}` (the kind of data decides), and the page shows exactly those
 plus summary, metrics, config and environment, in the fixed order of PAGE_ORDER:
 summary, metrics, curves, knn, health, similarity, sts, neighbours, series-views, embedding-map,
-per-class, retrieval, views, reconstructions, config, environment. A section with nothing to
-show says why and how to get it.
+per-class, state-probe, retrieval, views, reconstructions, config, environment. A section with
+nothing to show says why and how to get it.
 
 A run without `report.sections` (older runs) gets SECTIONS: summary, metrics, curves, knn,
 health, similarity, embedding-map, retrieval, views, config, environment, and reconstructions
@@ -18,7 +18,11 @@ Text runs: sts (predicted cosine vs gold similarity of STS pairs, Spearman rho) 
 
 Time-series runs: series-views (example series beside the two augmented views the recipe made of
 each, channels as lines) and per-class (the trained encoder's test accuracy per class as bars,
-the random-init encoder's beside it). Every section's arrays in report_data.npz follow the
+the random-init encoder's beside it).
+
+Agent runs: state-probe (a table of each probed game-state variable's F1 for every evaluated
+row: pixels, random init, the trained encoder; the published figures of the game beside them).
+Every section's arrays in report_data.npz follow the
 contract of docs/report.md (`_check_arrays`); a received file that breaks it is an error naming
 report_data.npz and the array.
 """
@@ -53,6 +57,7 @@ PAGE_ORDER = (
     "series-views",
     "embedding-map",
     "per-class",
+    "state-probe",
     "retrieval",
     "views",
     "reconstructions",
@@ -394,6 +399,15 @@ def _check_arrays(data: dict, path: Path) -> None:
                     f"{path}: {name} should hold fractions in [0, 1] (NaN for a class absent "
                     f"from test), got values from {np.nanmin(acc):.4g} to {np.nanmax(acc):.4g}"
                 )
+    # state-probe: (R, V) F1 of R rows on V variables; published (P,) names and figures
+    if "probe_f1" in data:
+        r, v = size("probe_rows", 1, 0), size("probe_variables", 1, 0)
+        need("probe_rows", "US", (None,))
+        need("probe_variables", "US", (None,))
+        need("probe_f1", "fiu", (r, v))
+        p = size("probe_published_names", 1, 0)
+        need("probe_published_names", "US", (None,))
+        need("probe_published_f1", "fiu", (p,))
 
 
 def _sts(data: dict, picture: Path | None, missing: str) -> str:
@@ -465,6 +479,30 @@ def _series_views(data: dict, picture: Path | None, missing: str) -> str:
             "drawn.</p>"
         )
     return notes + out
+
+
+def _state_probe(data: dict, missing: str) -> str:
+    """The table of per-variable probe F1, one column per evaluated row, the mean over
+    variables below, and the paper's per-game figures when saved."""
+    if not all(f"probe_{n}" in data for n in ("rows", "variables", "f1")):
+        return f'<p class="note">{missing}</p>'
+    rows, names, f1 = data["probe_rows"], data["probe_variables"], data["probe_f1"]
+    head = "<tr><th>variable</th>" + "".join(f"<th>{_text(r, 40)}</th>" for r in rows) + "</tr>"
+
+    def cells(values) -> str:
+        return "".join(f'<td class="num">{float(x):.3f}</td>' for x in values)
+
+    body = [f"<tr><td>{_text(n, 60)}</td>{cells(f1[:, j])}</tr>" for j, n in enumerate(names)]
+    body.append(f"<tr><th>mean over variables</th>{cells(np.nanmean(f1, axis=1))}</tr>")
+    out = f'<table class="nn">{head}{"".join(body)}</table>'
+    if "probe_published_names" in data and "probe_published_f1" in data:
+        pairs = zip(data["probe_published_names"], data["probe_published_f1"], strict=True)
+        shown = ", ".join(f"{_text(n, 30)} {float(v):.2f}" for n, v in pairs)
+        out += (
+            f"<p>Published F1 for this game (Anand et al. 2019, Table 2, averaged across "
+            f"categories, random-agent frames): {shown}.</p>"
+        )
+    return out
 
 
 def _per_class(data: dict, picture: Path | None, missing: str) -> str:
@@ -556,6 +594,15 @@ _TEXT = {
         'number of test samples, when saved; "n/a" marks a class with no test sample.',
         "No per-class accuracy in this run (report_data.npz has no per_class_acc).",
     ),
+    "state-probe": (
+        "Game-state probes",
+        "A linear probe per game-state variable (read from the console RAM, the AtariARI "
+        "protocol) on frozen features, scored by weighted F1 on test episodes: which parts of "
+        "the state the representation holds, against the pixels and the untrained encoder. "
+        "The metrics table gives the benchmark's figure: the mean within each category, then "
+        "across categories.",
+        "No probe results in this run (report_data.npz has no probe_f1).",
+    ),
     "retrieval": (
         "Nearest neighbours",
         "Each row: a test image (black frame), then its nearest training images by cosine "
@@ -645,6 +692,8 @@ def write_report(run_dir: str | Path) -> Path:
             content = _series_views(data, pics[sid], missing)
         elif sid == "per-class":
             content = _per_class(data, pics[sid], missing)
+        elif sid == "state-probe":
+            content = _state_probe(data, missing)
         else:
             content = _image(pics[sid], title, missing)
         parts[sid] = _section(sid, title, intro, content)
