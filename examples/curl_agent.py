@@ -66,7 +66,7 @@ def main() -> None:
         (td + contrastive).backward()
         opt.step()
         curl.after_step(0, 0)  # key encoder <- EMA of the query encoder
-        return float(td), float(contrastive)
+        return td.item(), contrastive.item()
 
     stream = batches(eps, 32, args.stack, g)
     for step in range(1, args.steps + 1):

@@ -47,7 +47,7 @@ def _naive_bilinear_nll(a: torch.Tensor, b: torch.Tensor, w: torch.Tensor) -> to
         scores = [float(a[i] @ w @ b[j]) for j in range(len(b))]
         top = max(scores)
         total += -(scores[i] - top - math.log(sum(math.exp(s - top) for s in scores)))
-    return torch.tensor(total / len(a))
+    return torch.tensor(total / len(a), dtype=torch.float64)
 
 
 def test_curl_is_bilinear_infonce_of_queries_against_momentum_keys() -> None:

@@ -171,7 +171,7 @@ def test_collect_argument_errors(tmp_path, kwargs, message):
 
 
 def test_collect_unknown_environment(tmp_path):
-    with pytest.raises(ValueError, match="not an Atari environment"):
+    with pytest.raises(ValueError, match=r"not an Atari \(ALE\) environment"):
         collect("ALE/NoSuchGame-v5", 10, tmp_path)
 
 

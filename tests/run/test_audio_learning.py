@@ -3,10 +3,10 @@ objective (its loss falls) and gives clip embeddings that recognize a digit in a
 heard better than the log-mel statistics do (leave-one-speaker-out): the issue's table in small.
 
 Needs ../shared/data/fsdd.tar.gz (skips with the reason otherwise). Measured (2-core Xeon,
-fp32, 40 steps of batch 32 at 8 kHz, audio_ntt d=256, ~40 s idle with the evaluation): loss
-5.77 -> 4.04 (logged every 10 steps), leave-one-speaker-out digit accuracy 0.658 trained
-against 0.567 for log-mel statistics. The untrained AudioNTT's random features are strong on
-FSDD too (docs/audio.md), so the falling loss is what tells training happened.
+fp32, 360 clips, 40 steps of batch 32 at 8 kHz, audio_ntt d=256, ~19 s idle with the
+evaluation): loss 5.76 -> 3.76 (logged every 10 steps), leave-one-speaker-out digit accuracy
+0.642 trained against 0.522 for log-mel statistics. The untrained AudioNTT's random features
+are strong on FSDD too (docs/audio.md), so the falling loss is what tells training happened.
 """
 
 from __future__ import annotations
@@ -28,14 +28,14 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def fsdd_subset(tmp_path_factory):
-    """600 clips: recordings 0-9 of each digit and speaker, linked into one flat folder."""
+    """360 clips: recordings 0-5 of each digit and speaker, linked into one flat folder."""
     root = shared_fsdd_root()
     if root is None:
         pytest.skip(f"{FSDD_ARCHIVE} is absent: this test needs the shared data sets")
     folder = tmp_path_factory.mktemp("fsdd") / "clips"
     folder.mkdir()
     for path in sorted(root.glob("*.wav")):
-        if int(path.stem.split("_")[2]) < 10:
+        if int(path.stem.split("_")[2]) < 6:
             os.symlink(path, folder / path.name)
     return folder
 
@@ -64,7 +64,7 @@ def test_cola_on_fsdd_learns_a_speaker_independent_digit_code(fsdd_subset, tmp_p
         if '"loss"' in line
     ]
     assert results["train"]["steps"] == 40
-    # Learning the segment task: measured 5.77 at step 10, 4.04 at step 40.
+    # Learning the segment task: measured 5.76 at step 10, 3.76 at step 40.
     assert np.mean(losses[-2:]) < np.mean(losses[:1]) - 0.8, losses
 
     model = selfsup.load(tmp_path / "run")
@@ -74,5 +74,5 @@ def test_cola_on_fsdd_learns_a_speaker_independent_digit_code(fsdd_subset, tmp_p
     trained = torch.cat([model.encode(waves[i : i + 100]) for i in range(0, len(waves), 100)])
     stats = logmel_statistics(modality.frontend, data)
     got, baseline = (leave_one_speaker_out(f, data.sources) for f in (trained, stats))
-    # Measured: 0.658 trained, 0.567 log-mel statistics.
+    # Measured: 0.642 trained, 0.522 log-mel statistics.
     assert got > baseline + 0.05, (got, baseline)
