@@ -139,3 +139,33 @@ def test_audio_mistakes_exit_2_naming_the_fix(tmp_path, capsys):
     assert "no audio version" in capsys.readouterr().err
     assert main([*base, "--data", str(tmp_path / "c"), "--set", "data_args.rate=8000"]) == 2
     assert "data_args: unknown key 'rate'" in capsys.readouterr().err
+
+
+def test_a_streamed_audio_run_reads_its_files_in_workers_and_evaluates_the_same(audio_run):
+    """--stream: training decodes the files in DataLoader workers (2 s centre windows); the
+    evaluation copy (each clip's centre second) gives the in-memory run's baseline rows."""
+    root = audio_run
+    argv = ["pretrain", "--modality", "audio", "--data", str(root / "clips"), "--out",
+            str(root / "streamed"), "--steps", "2", "--batch-size", "8", "--no-progress",
+            "--precision", "fp32", "--set", "eval.finetune=false", "--stream", "--workers",
+            "2", "--set", "encoder_args={d: 16}", "--set",
+            f"data_args={{sample_rate: {RATE}, stream_seconds: 2.0}}"]  # fmt: skip
+    assert main(argv) == 0
+    streamed = json.loads((root / "streamed" / "results.json").read_text())["eval"]
+    memory = json.loads((root / "run" / "results.json").read_text())["eval"]
+    for row in ("log-mel statistics", "random init"):
+        assert streamed[row] == pytest.approx(memory[row], abs=1e-6), row
+    assert json.loads((root / "streamed" / "audio.json").read_text())["stream_seconds"] == 2.0
+
+
+def test_audio_files_give_centre_windows_nan_padded(tmp_path):
+    from selfsup.data.audio import AudioFiles, centre_window
+
+    wave = torch.arange(10.0)[None]
+    assert centre_window(wave, 4).tolist() == [[3.0, 4.0, 5.0, 6.0]]
+    padded = centre_window(wave, 12)
+    assert padded[0, :10].tolist() == wave[0].tolist() and padded[0, 10:].isnan().all()
+    sf.write(tmp_path / "a.wav", np.zeros(RATE // 2, np.float32), RATE)
+    files = AudioFiles([tmp_path / "a.wav"], torch.tensor([1]), ["x", "y"], RATE, RATE, None)
+    x, y = files[0]
+    assert x.shape == (1, RATE) and y == 1 and x[0, RATE // 2 :].isnan().all()

@@ -54,7 +54,7 @@ from scipy.signal import firwin, resample_poly
 
 from selfsup.data.folder import FileKind, folder_splits, list_files
 from selfsup.data.labels import class_order
-from selfsup.data.memory import InMemoryDataset, split_indices
+from selfsup.data.memory import InMemoryDataset, Labeled, split_indices
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg") + (
     (".mp3",) if "MP3" in sf.available_formats() else ()
@@ -207,8 +207,12 @@ def load_audio_folder(
     skip_bad_files: bool = False,
     max_seconds: float | None = MAX_SECONDS,
     workers: int | None = None,
+    window: int | None = None,
 ) -> InMemoryDataset:
     """Every audio file under `root` -> InMemoryDataset of float32 (N, 1, S_max), NaN-padded.
+
+    window: keep only each clip's centre `window` samples (`centre_window`), so long
+    recordings cost `window` samples each (the streamed runs' evaluation copy).
 
     labels, label_pattern: label a flat folder from a labels file or its file names
     (`list_audio`). skip_bad_files: skip unusable files (listed in `ds.skipped`) instead of
@@ -219,7 +223,7 @@ def load_audio_folder(
     root = Path(root)
     _check_rate(sample_rate, "sample_rate")
     files, targets, classes = list_audio(root, labels, label_pattern)
-    read = _reader(sample_rate, skip_bad_files, max_seconds)
+    read = _reader(sample_rate, skip_bad_files, max_seconds, window)
     with ThreadPoolExecutor(workers or min(4, os.cpu_count() or 1)) as pool:
         waves = list(pool.map(read, files))
     keep = [i for i, w in enumerate(waves) if w is not None]
@@ -237,19 +241,61 @@ def load_audio_folder(
 
 
 def _reader(
-    sample_rate: int, skip: bool, max_seconds: float | None
+    sample_rate: int, skip: bool, max_seconds: float | None, window: int | None = None
 ) -> Callable[[Path], torch.Tensor | None]:
-    """path -> (1, S) waveform, or None for an unusable file when skipping."""
+    """path -> (1, S) waveform (its centre `window` samples when given), or None for an
+    unusable file when skipping."""
 
     def read(path: Path) -> torch.Tensor | None:
         try:
-            return read_audio(path, sample_rate, max_seconds)
+            wave = read_audio(path, sample_rate, max_seconds)
+            return wave if window is None else centre_window(wave, window, pad=False)
         except BadAudioError:
             if skip:
                 return None
             raise
 
     return read
+
+
+def centre_window(wave: torch.Tensor, window: int, pad: bool = True) -> torch.Tensor:
+    """(1, S) -> its centre `window` samples, (1, window); a shorter clip whole, NaN-padded to
+    (1, window) after its end when `pad` (else (1, S) as it is). The centre of the window is
+    the clip's centre, so the evaluation's centre crop of any shorter length is unchanged."""
+    s = wave.shape[-1]
+    if s >= window:
+        start = (s - window) // 2
+        return wave[:, start : start + window]
+    if not pad:
+        return wave
+    return torch.cat([wave, torch.full((1, window - s), float("nan"))], dim=1)
+
+
+class AudioFiles(Labeled):
+    """Audio files decoded on demand, for folders too large for memory (`--stream`): read in
+    `engine.fit`'s DataLoader workers. `ds[i]` -> ((1, window) float32 at `sample_rate`: the
+    file's centre `window` samples, NaN-padded after a shorter clip's end; target or -1).
+    A file that turns out unusable raises BadAudioError naming it."""
+
+    def __init__(
+        self, files: list[Path], targets: torch.Tensor | None, classes: list[str] | None,
+        sample_rate: int, window: int, max_seconds: float | None, name: str = "",
+    ) -> None:  # fmt: skip
+        self.files, self.targets, self.classes = files, targets, classes
+        self.sample_rate, self.window, self.max_seconds, self.name = (
+            sample_rate,
+            window,
+            max_seconds,
+            name,
+        )
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        wave = read_audio(self.files[i], self.sample_rate, self.max_seconds)
+        target = -1 if self.targets is None else int(self.targets[i])
+        return centre_window(wave, self.window), target
 
 
 def pad_clips(waves: list[torch.Tensor], files: list[Path], root: Path) -> torch.Tensor:
@@ -303,15 +349,18 @@ def load_audio_data(
     label_pattern: str | None = None,
     skip_bad_files: bool = False,
     max_seconds: float | None = MAX_SECONDS,
+    window: int | None = None,
 ) -> tuple[InMemoryDataset, InMemoryDataset | None]:
     """(train, test or None) from an audio folder: `spec/train` + `spec/test` (or `spec/val`);
     else `spec` itself, split 80/20 per class with seed 0 if labeled (as image folders), test
-    None if not. `train.skipped` lists the files skipped in both splits."""
+    None if not. `train.skipped` lists the files skipped in both splits. window: each clip's
+    centre `window` samples only (`load_audio_folder`)."""
 
     def load(folder: Path) -> InMemoryDataset:
         return load_audio_folder(
-            folder, sample_rate, labels, label_pattern, skip_bad_files, max_seconds
-        )
+            folder, sample_rate, labels, label_pattern, skip_bad_files, max_seconds,
+            window=window,
+        )  # fmt: skip
 
     train, test = folder_splits(Path(spec).expanduser(), load, AUDIO)
     skipped = train.skipped + (test.skipped if test is not None else [])
@@ -323,6 +372,20 @@ def load_audio_data(
         )
     train.skipped = skipped
     return train, test
+
+
+def stream_files(
+    spec: str | Path, train: InMemoryDataset, sample_rate: int, window: int,
+    max_seconds: float | None = MAX_SECONDS,
+) -> AudioFiles:  # fmt: skip
+    """The files of `train` (a split `load_audio_data(spec, ...)` returned) as `AudioFiles`,
+    decoded again on demand: the training source of a streamed run, the same files and labels
+    as its evaluation copy."""
+    spec = Path(spec).expanduser()
+    base = spec / "train" if (spec / "train").is_dir() else spec  # sources are relative to it
+    files = [base / source for source in train.sources or []]
+    return AudioFiles(files, train.targets, train.classes, sample_rate, window, max_seconds,
+                      train.name)  # fmt: skip
 
 
 # ---- the Free Spoken Digit Dataset -------------------------------------------------------------

@@ -25,7 +25,7 @@ from torch import nn
 from selfsup.augment import audio_views
 from selfsup.augment.audio_frontend import LogMel, frontend_for
 from selfsup.config import ConfigError, RunConfig
-from selfsup.data.audio import clip_lengths, load_audio_data
+from selfsup.data.audio import AudioFiles, clip_lengths, load_audio_data, stream_files
 from selfsup.data.memory import InMemoryDataset
 from selfsup.encoders import create_encoder
 from selfsup.encoders.registry import encoder_arguments
@@ -61,6 +61,9 @@ class AudioDataArgs:
     sample_rate: int = 16000  # BYOL-A and COLA's rate; FSDD ships at 8000
     clip_seconds: float = 1.0  # training crops and the evaluation window (COLA: 1 s segments)
     max_seconds: float = 600.0  # longer files are refused before decoding
+    # With --stream: a training step decodes each of its files in a DataLoader worker and reads
+    # its centre stream_seconds (the views crop clip_seconds inside them).
+    stream_seconds: float = 10.0
 
 
 def _data_args(raw: dict) -> AudioDataArgs:
@@ -73,6 +76,8 @@ def _data_args(raw: dict) -> AudioDataArgs:
     args = AudioDataArgs(**raw)
     if args.sample_rate < 1000 or args.clip_seconds <= 0:
         raise ConfigError("data_args: sample_rate >= 1000 Hz and clip_seconds > 0, please")
+    if args.stream_seconds < args.clip_seconds:
+        raise ConfigError("data_args: stream_seconds must be >= clip_seconds (the views' crop)")
     return args
 
 
@@ -122,20 +127,29 @@ class AudioModality:
         self.norm: tuple[float, float] = (0.0, 1.0)
         self.train: InMemoryDataset | None = None
         self.test: InMemoryDataset | None = None
+        self.stream: AudioFiles | None = None  # --stream: the training files, read on demand
         self.features: dict = {}
 
     # ----- the run
     def load(self, log: Log) -> None:
         cfg = self.cfg
-        for key in ("image_size", "stream"):
-            if getattr(cfg, key):
-                raise ConfigError(f"{key} is an image setting; remove it for audio")
+        if cfg.image_size:
+            raise ConfigError("image_size is an image setting; remove it for audio")
         if cfg.data in ("digits", "cifar10"):
             raise ConfigError(
                 "--modality audio needs --data: a folder of recordings (class sub-folders, or "
                 "flat with --labels / --label-pattern, or train/ and test/)."
             )
-        self.train, self.test = self.data_splits(cfg.data, {})
+        # --stream: in memory only each clip's centre clip_seconds, the evaluation's window;
+        # training reads the files again in DataLoader workers (`data.audio.AudioFiles`).
+        window = self.clip if cfg.stream else None
+        self.train, self.test = self.data_splits(cfg.data, {}, window)
+        if cfg.stream:
+            rate = self.args.sample_rate
+            span = round(self.args.stream_seconds * rate)
+            self.stream = stream_files(cfg.data, self.train, rate, span, self.args.max_seconds)
+            log(f"streaming {len(self.stream)} training files ({self.args.stream_seconds:g} s "
+                f"centre windows) in {cfg.train.workers} DataLoader workers")  # fmt: skip
         self.norm = self._norm_of(self.train)
         test = f", test {len(self.test)}" if self.test is not None else ""
         log(f"data: {self.train.name} {tuple(self.train.inputs.shape)} at "
@@ -149,12 +163,14 @@ class AudioModality:
         lms = audio_views.eval_view(self.frontend, self.clip, (0.0, 1.0))(data.inputs[:NORM_CLIPS])
         return float(lms.mean()), float(lms.std().clamp_min(1e-6))
 
-    def data_splits(self, spec: str | None, options: dict):
+    def data_splits(self, spec: str | None, options: dict, window: int | None = None):
+        """(train, test or None) of `spec` (default: the run's data) at the run's rate; window:
+        only each clip's centre `window` samples (`data.audio.load_audio_data`)."""
         cfg = self.cfg
         labels = options.get("labels") or cfg.labels or None
         pattern = options.get("label_pattern") or cfg.label_pattern or None
         return load_audio_data(spec or cfg.data, self.args.sample_rate, labels, pattern,
-                               cfg.skip_bad_files, self.args.max_seconds)  # fmt: skip
+                               cfg.skip_bad_files, self.args.max_seconds, window)  # fmt: skip
 
     def _frames(self) -> int:
         return self.frontend.frames(self.clip)
@@ -179,7 +195,8 @@ class AudioModality:
         return audio_views.eval_view(self.frontend, self.clip, self.norm)
 
     def training(self, views: Views) -> tuple[Any, Views]:
-        return self.train, views
+        """The clips in memory, or with --stream the files, read in DataLoader workers."""
+        return (self.stream if self.stream is not None else self.train), views
 
     def callbacks(self, steps: int) -> list:
         return []
