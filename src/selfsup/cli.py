@@ -132,7 +132,8 @@ def _add_pretrain(sub) -> None:
         "--stream",
         action="store_true",
         help="read the folder file by file (decode + crop in DataLoader workers, the rest of the "
-        "views on the device) instead of decoding it into memory; needs --image-size",
+        "views on the device) instead of decoding it into memory; images: needs --image-size; "
+        "audio: each file's centre data_args.stream_seconds",
     )
     p.add_argument(
         "--workers",
