@@ -75,6 +75,7 @@ def build_curl(
     """CURL (Laskin et al. 2020): 50-d latents (encoder_feature_dim), W of shape (50, 50) drawn
     from U[0, 1) (`torch.rand`, curl_sac.py), key encoder EMA 0.95 (encoder_tau 0.05).
 
+    w_init: "uniform" (CURL's U[0, 1)) or "normal" (N(0, 0.05^2), COLA's).
     gather: other processes' keys are negatives too under torchrun (one global batch).
     """
     loss = BilinearContrastiveLoss(proj_dim, gather=gather, init=w_init)
