@@ -35,7 +35,7 @@ from selfsup.engine.loop import resolve_device
 from selfsup.eval.protocol import EvalProtocol, EvaluationError, encoder_features
 from selfsup.eval.state_probe import ProbeSettings, category_f1, probe_states
 from selfsup.eval.table import format_table
-from selfsup.modalities.base import Embedded, Log, Views, run_protocol
+from selfsup.modalities.base import Embedded, Log, Views, run_protocol, run_record
 
 SPLIT = (0.7, 0.1, 0.2)  # AtariARI's train / val / test shares, by episode (episodes.py)
 # The pixel baseline reads frames area-resized to at most 42 x 42: at 84 x 84 its 7,056-input
@@ -343,19 +343,12 @@ class AgentModality:
 
     # ----- after the run
     def attach(self, run_dir: Path) -> None:
-        path = Path(run_dir) / "agent.json"
-        if not path.exists():
-            raise FileNotFoundError(
-                f"{path}: missing; an agent run folder holds the frame layout its encoder reads "
-                "(train again, or copy agent.json back)."
-            )
+        path, record = run_record(run_dir, "agent.json", "the frame layout its encoder reads")
         try:
-            record = json.loads(path.read_text(encoding="utf-8"))
             c, h, w = (int(v) for v in record.pop("frame_shape"))
             self.game = str(record.pop("game", ""))
             self.args = _data_args(record)
-        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError,
-                ConfigError) as e:  # fmt: skip
+        except (AttributeError, KeyError, TypeError, ValueError, ConfigError) as e:
             raise ValueError(f"{path}: not this run's agent record ({e}); restore it") from e
         self.frames = torch.empty(0, c, h, w, dtype=torch.uint8)
 

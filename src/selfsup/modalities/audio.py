@@ -45,6 +45,7 @@ from selfsup.modalities.base import (
     embedded,
     map_data,
     run_protocol,
+    run_record,
     with_flags,
 )
 from selfsup.report.reconstructions import reconstruction_arrays
@@ -294,19 +295,14 @@ class AudioModality:
 
     # ----- after the run
     def attach(self, run_dir: Path) -> None:
-        path = Path(run_dir) / "audio.json"
-        if not path.exists():
-            raise FileNotFoundError(
-                f"{path}: missing; an audio run folder holds its sample rate, window and "
-                "log-mel normalization beside the encoder (train again, or copy it back)."
-            )
+        path, record = run_record(
+            run_dir, "audio.json", "its sample rate, window and log-mel normalization"
+        )
         try:
-            record = json.loads(path.read_text(encoding="utf-8"))
             norm = record.pop("norm")
             self.args = _data_args(record)
             self.norm = (float(norm[0]), float(norm[1]))
-        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, IndexError,
-                ValueError) as e:  # fmt: skip
+        except (AttributeError, KeyError, TypeError, IndexError, ValueError) as e:
             raise ValueError(f"{path}: not this run's audio record ({e}); restore it") from e
         if not (np.isfinite(self.norm).all() and self.norm[1] > 0):
             raise ValueError(f"{path}: the log-mel std must be a finite number > 0")

@@ -11,6 +11,7 @@ gives `export` its example input. docs/modalities.md describes the design.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +74,22 @@ def embedded(ds: InMemoryDataset, features: torch.Tensor, fallback: str) -> Embe
         names[t] if t < len(names) else str(t) for t in ds.targets.tolist()]  # fmt: skip
     sources = ds.sources or [str(i) for i in range(len(ds))]
     return Embedded(ds.name or fallback, features, list(sources), labels)
+
+
+def run_record(run_dir: Path, name: str, holds: str) -> tuple[Path, Any]:
+    """(path, parsed JSON) of the modality's file `name` in a run folder (`run_files` wrote it):
+    FileNotFoundError saying what the folder keeps there (`holds`) when missing, ValueError
+    naming the file when it is not JSON. The caller checks the fields."""
+    path = Path(run_dir) / name
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path}: missing; the run folder keeps {holds} there, beside the encoder (train "
+            f"again, or copy {name} back)."
+        )
+    try:
+        return path, json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not valid JSON ({e}); restore the run's own file") from e
 
 
 def map_data(test: InMemoryDataset, features: dict, seed: int, limit: int = 2000) -> dict:

@@ -42,6 +42,7 @@ from selfsup.modalities.base import (
     embedded,
     map_data,
     run_protocol,
+    run_record,
     with_flags,
 )
 
@@ -217,16 +218,7 @@ class SeriesModality:
     # ----- after the run
     def attach(self, run_dir: Path) -> None:
         """Read the run's normalization.json: new series are scaled as its training data."""
-        path = Path(run_dir) / "normalization.json"
-        if not path.exists():
-            raise FileNotFoundError(
-                f"{path}: missing; a time-series run folder holds the scaling of its training "
-                "data beside the encoder (train again, or copy normalization.json back)."
-            )
-        try:
-            record = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ValueError(f"{path}: not valid JSON ({e}); restore the run's own file") from e
+        path, record = run_record(run_dir, "normalization.json", "the scaling of its training data")
         self.normalization = Normalization.from_dict(record, str(path))
         self.channels = len(self.normalization.mean)
 
